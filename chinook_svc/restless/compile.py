@@ -1,0 +1,310 @@
+"""Compile a parsed ``q`` (``chinook_svc.restless.query``) into SQLAlchemy clauses.
+
+The semantics are flask-restless 0.17's ``search.QueryBuilder``: filters are
+built from the model's attributes (columns, hybrid properties, relations),
+``rel__field`` reaches through a relation, ``has``/``any`` nest, top-level
+filters are ANDed, and without ``order_by`` rows come in primary-key order.
+Unlike 0.17 (see ``shared/PROTOCOL.md``) a field the API hides cannot be
+filtered or sorted on, ``order_by`` always ends with the primary key so that
+pages are stable, and every failure is a 400 :class:`QueryError`.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from attrs import field, frozen
+from sqlalchemy import func
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from .dialects import DialectRules
+from .errors import QueryError
+from .query import Filter, Junction, Node, Search
+from .schema import ModelInfo, RelationInfo
+
+#: 0.17's markers for "now" in date fields.
+CURRENT_TIME_MARKERS = {
+    "CURRENT_TIMESTAMP": func.current_timestamp,
+    "CURRENT_DATE": func.current_date,
+    "LOCALTIMESTAMP": func.localtimestamp,
+}
+
+_EQ: Callable[[Any, Any], Any] = lambda f, a: f == a  # noqa: E731
+_NE: Callable[[Any, Any], Any] = lambda f, a: f != a  # noqa: E731
+_GT: Callable[[Any, Any], Any] = lambda f, a: f > a  # noqa: E731
+_LT: Callable[[Any, Any], Any] = lambda f, a: f < a  # noqa: E731
+_GE: Callable[[Any, Any], Any] = lambda f, a: f >= a  # noqa: E731
+_LE: Callable[[Any, Any], Any] = lambda f, a: f <= a  # noqa: E731
+
+COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
+    "==": _EQ, "eq": _EQ, "equals": _EQ, "equal_to": _EQ, "equals_to": _EQ,
+    "!=": _NE, "ne": _NE, "neq": _NE, "not_equal_to": _NE, "does_not_equal": _NE,
+    ">": _GT, "gt": _GT, "<": _LT, "lt": _LT,
+    ">=": _GE, "ge": _GE, "gte": _GE, "geq": _GE,
+    "<=": _LE, "le": _LE, "lte": _LE, "leq": _LE,
+}  # fmt: skip
+
+
+@frozen
+class FieldRules:
+    """Which fields of a model a client may filter and sort on.
+
+    ``allowed`` is ``None`` for "every field" or the set of visible names;
+    ``hidden`` names are never visible.  ``nested`` gives the rules for the
+    fields of a first-level relation (from ``"rel.col"`` include/exclude entries).
+    """
+
+    allowed: frozenset[str] | None = None
+    hidden: frozenset[str] = frozenset()
+    nested: Mapping[str, FieldRules] = field(factory=dict)
+
+    def allows(self, name: str) -> bool:
+        """Whether ``name`` may appear in a filter or ``order_by``."""
+        if name in self.hidden:
+            return False
+        return self.allowed is None or name in self.allowed
+
+    def for_relation(self, name: str) -> FieldRules:
+        """The rules that apply to the fields of relation ``name``."""
+        return self.nested.get(name, UNRESTRICTED)
+
+
+UNRESTRICTED = FieldRules()
+
+
+@frozen
+class CompiledSearch:
+    """SQL pieces of a search, ready for the loader."""
+
+    where: tuple[ColumnElement[bool], ...]
+    order_by: tuple[ColumnElement[Any], ...]
+    joins: tuple[tuple[Any, Any], ...]
+    group_by: tuple[ColumnElement[Any], ...]
+    limit: int | None
+    offset: int | None
+    single: bool
+
+
+def parse_temporal(value: Any, kind: type) -> Any:
+    """Turn a client's ISO 8601 string into the Python value a temporal column holds."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError("a date value must be an ISO 8601 string")
+    text = value.strip()
+    if text == "":
+        return None
+    if text in CURRENT_TIME_MARKERS:
+        return CURRENT_TIME_MARKERS[text]()
+    try:
+        if kind is datetime.time:
+            return datetime.time.fromisoformat(text).replace(tzinfo=None)
+        if kind is datetime.timedelta:
+            return datetime.timedelta(seconds=float(text))
+        moment = datetime.datetime.fromisoformat(text.replace("z", "Z")).replace(tzinfo=None)
+    except ValueError:
+        raise QueryError(f"{value!r} is not an ISO 8601 date") from None
+    return moment.date() if kind is datetime.date else moment
+
+
+_SCALARS = (str, int, float, bool)
+
+
+class Compiler:
+    """Builds SQL clauses for one model under one set of :class:`FieldRules`."""
+
+    def __init__(self, info: ModelInfo, rules: FieldRules, dialect: DialectRules) -> None:
+        self.info = info
+        self.rules = rules
+        self.dialect = dialect
+
+    # -- names --------------------------------------------------------------
+
+    def _known(self, info: ModelInfo, name: str, rules: FieldRules) -> None:
+        known = name in info.columns or name in info.relations or name in info.hybrids
+        if not known or not rules.allows(name):
+            raise QueryError(f"unknown field {name!r}")
+
+    def value_attribute(self, info: ModelInfo, name: str, rules: FieldRules) -> Any:
+        """A column or hybrid property, as a SQL expression."""
+        self._known(info, name, rules)
+        if name in info.relations:
+            raise QueryError(f"{name!r} is a relation, not a field")
+        return getattr(info.model, name)
+
+    def _coerce(self, info: ModelInfo, name: str, value: Any) -> Any:
+        kind = info.is_temporal(name)
+        if kind is not None:
+            return parse_temporal(value, kind)
+        if not isinstance(value, _SCALARS):
+            raise QueryError(f"the value for {name!r} must be a string, number or boolean")
+        return value
+
+    # -- filters --------------------------------------------------------------
+
+    def where(self, nodes: tuple[Node, ...]) -> tuple[ColumnElement[bool], ...]:
+        """The WHERE terms for the top-level filters (ANDed by the caller)."""
+        return tuple(self.node(self.info, n, self.rules) for n in nodes)
+
+    def node(self, info: ModelInfo, node: Node, rules: FieldRules) -> Any:
+        from sqlalchemy import and_, false, or_, true
+
+        if isinstance(node, Junction):
+            terms = [self.node(info, n, rules) for n in node.filters]
+            if node.kind == "and":
+                return and_(true(), *terms) if not terms else and_(*terms)
+            return or_(false(), *terms) if not terms else or_(*terms)
+        return self.leaf(info, node, rules)
+
+    def leaf(self, info: ModelInfo, leaf: Filter, rules: FieldRules) -> Any:
+        name = leaf.name
+        relation: str | None = None
+        if "__" in name:
+            parts = name.split("__")
+            if len(parts) != 2 or not all(parts):
+                raise QueryError(f"bad field name {name!r}")
+            relation, name = parts
+        argument: Any = leaf.val
+        if leaf.field is not None:
+            argument = _FieldRef(self.value_attribute(info, leaf.field, rules), leaf.field)
+        return self.operation(info, name, leaf.op, argument, relation, rules)
+
+    def operation(
+        self,
+        info: ModelInfo,
+        name: str,
+        op: str,
+        argument: Any,
+        relation: str | None,
+        rules: FieldRules,
+    ) -> Any:
+        """0.17's ``_create_operation``: ``relation or name`` is the attribute operated on."""
+        target = relation or name
+        self._known(info, target, rules)
+        attr = getattr(info.model, target)
+        if op == "is_null":
+            return attr == None  # noqa: E711 - SQL IS NULL (or NOT EXISTS for a collection)
+        if op == "is_not_null":
+            return attr != None  # noqa: E711
+        if argument is None:
+            raise QueryError("to compare a value to NULL, use the is_null/is_not_null operators")
+        if op in ("has", "any"):
+            rel = info.relations.get(target)
+            if rel is None:
+                raise QueryError(f"{op!r} needs a relation, and {target!r} is not one")
+            if (op == "has") == rel.uselist:
+                want = "any" if rel.uselist else "has"
+                raise QueryError(f"use {want!r} with the relation {target!r}")
+            criterion = self.nested(rel, argument, name, rules.for_relation(target))
+            return attr.has(criterion) if op == "has" else attr.any(criterion)
+        if target in info.relations:
+            raise QueryError(f"{target!r} is a relation; use 'has' or 'any'")
+        return self.compare(info, target, attr, op, argument)
+
+    def compare(self, info: ModelInfo, name: str, attr: Any, op: str, argument: Any) -> Any:
+        """A binary operator between a field and a value (or another field)."""
+        if isinstance(argument, _FieldRef):
+            if op in ("in", "not_in", "like", "ilike"):
+                raise QueryError(f"{op!r} cannot compare two fields")
+            return COMPARISONS[op](attr, argument.expr)
+        if op in ("in", "not_in"):
+            if not isinstance(argument, list):
+                raise QueryError(f"{op!r} needs a list")
+            values = [self._coerce(info, name, v) for v in argument]
+            return attr.in_(values) if op == "in" else ~attr.in_(values)
+        value = self._coerce(info, name, argument)
+        if op in ("like", "ilike"):
+            if not isinstance(value, str):
+                value = _text_of(value)
+            coltype = info.column_types.get(name)
+            fn = self.dialect.like if op == "like" else self.dialect.ilike
+            return fn(attr, value, coltype)
+        return COMPARISONS[op](attr, value)
+
+    def nested(self, rel: RelationInfo, argument: Any, name: str, rules: FieldRules) -> Any:
+        """0.17's ``_sub_operator``: the criterion inside ``has``/``any``."""
+        target = rel.target
+        if isinstance(argument, Filter):
+            inner_name = argument.name
+            relation: str | None = None
+            if "__" in inner_name:
+                parts = inner_name.split("__")
+                if len(parts) != 2 or not all(parts):
+                    raise QueryError(f"bad field name {inner_name!r}")
+                relation, inner_name = parts
+            inner_arg: Any = argument.val
+            if argument.field is not None:
+                inner_arg = _FieldRef(
+                    self.value_attribute(target, argument.field, rules), argument.field
+                )
+            return self.operation(target, inner_name, argument.op, inner_arg, relation, rules)
+        # Legacy form: {"name": "rel__field", "op": "any", "val": x} means rel.any(field == x).
+        attr = self.value_attribute(target, name, rules)
+        return attr == self._coerce(target, name, argument)
+
+    # -- ordering and grouping ----------------------------------------------------
+
+    def order_by(self, search: Search) -> tuple[tuple[ColumnElement[Any], ...], tuple[Any, ...]]:
+        """ORDER BY terms (ending with the primary key) and the joins they need."""
+        info = self.info
+        terms: list[ColumnElement[Any]] = []
+        joins: list[tuple[Any, Any]] = []
+        aliases: dict[str, Any] = {}
+        for entry in search.order_by:
+            if "__" in entry.field:
+                parts = entry.field.split("__")
+                if len(parts) != 2 or not all(parts):
+                    raise QueryError(f"bad field name {entry.field!r}")
+                relname, colname = parts
+                self._known(info, relname, self.rules)
+                rel = info.relations.get(relname)
+                if rel is None or rel.uselist:
+                    raise QueryError(f"order_by through {relname!r} needs a to-one relation")
+                if relname not in aliases:
+                    alias = aliased(rel.target.model)
+                    aliases[relname] = alias
+                    joins.append((alias, rel.attribute.of_type(alias)))
+                self.value_attribute(rel.target, colname, self.rules.for_relation(relname))
+                expr = getattr(aliases[relname], colname)
+            else:
+                expr = self.value_attribute(info, entry.field, self.rules)
+            terms.append(self.dialect.order(expr, entry.direction))
+        given = {e.field for e in search.order_by}
+        for pk in info.pk_names:
+            if pk not in given:
+                terms.append(self.dialect.order(getattr(info.model, pk), "asc"))
+        return tuple(terms), tuple(joins)
+
+    def group_by(self, search: Search) -> tuple[ColumnElement[Any], ...]:
+        """GROUP BY columns."""
+        return tuple(self.value_attribute(self.info, f, self.rules) for f in search.group_by)
+
+    def compile(self, search: Search) -> CompiledSearch:
+        """Everything the loader needs to run ``search``."""
+        order, joins = self.order_by(search)
+        return CompiledSearch(
+            where=self.where(search.filters),
+            order_by=order,
+            joins=joins,
+            group_by=self.group_by(search),
+            limit=search.limit,
+            offset=search.offset,
+            single=search.single,
+        )
+
+
+@frozen
+class _FieldRef:
+    """The other side of a field-to-field comparison."""
+
+    expr: Any
+    name: str
+
+
+def _text_of(value: Any) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)

@@ -1,0 +1,325 @@
+"""Data access: run searches and build JSON-able objects, one page at a time.
+
+Everything here is synchronous and runs in a worker thread (never on the
+reactor thread).  It takes a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
+and returns plain dicts and lists, never rows or ORM objects.
+
+The cost of a page is bounded: one ``COUNT``, one ``SELECT`` for the page and
+one batched ``SELECT ... WHERE key IN (...)`` per inlined relation, whatever
+the page size (no N+1).  Relations joined by plain column equalities are
+loaded with Core; others, and hybrid properties or ``include_methods`` values
+that need model instances, through the ORM in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.sql import Select
+
+from .compile import CompiledSearch
+from .schema import ModelInfo, RelationInfo
+from .serialize import Converter, converter_for, plain_value
+from .shape import Shape
+
+#: Largest IN list sent in one statement.
+IN_CHUNK = 500
+
+Raw = dict[str, Any]
+Obj = dict[str, Any]
+
+
+class _Columns:
+    """The selected columns of a model and their converters, computed once."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.keys = info.column_keys
+        self.exprs = [info.columns[k] for k in self.keys]
+        self.converters: dict[str, Converter | None] = {
+            k: converter_for(info.column_types[k]) for k in self.keys
+        }
+
+
+_columns_cache: dict[ModelInfo, _Columns] = {}
+
+
+def columns_of(info: ModelInfo) -> _Columns:
+    """The cached :class:`_Columns` of a model."""
+    cols = _columns_cache.get(info)
+    if cols is None:
+        cols = _columns_cache[info] = _Columns(info)
+    return cols
+
+
+def base_select(info: ModelInfo) -> Select[Any]:
+    """``SELECT <every column> FROM <model>``."""
+    return select(*columns_of(info).exprs).select_from(info.selectable)
+
+
+def _key_clause(columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
+    if len(columns) == 1:
+        return columns[0].in_([k[0] for k in keys])
+    return tuple_(*columns).in_(keys)
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def pk_clause(info: ModelInfo, value: Any, pk_name: str | None = None) -> Any:
+    """``<primary key> = value`` for instance URLs."""
+    return getattr(info.model, pk_name or info.primary_key_name()) == value
+
+
+class SearchRunner:
+    """Runs compiled searches against one model."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+
+    def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
+        info = self.info
+        if compiled.where:
+            stmt = stmt.where(*compiled.where)
+        if compiled.group_by:
+            if len(info.pk_names) == 1:
+                # One row per group, the one with the smallest key (what SQLite
+                # returns for 0.17's bare GROUP BY), on every database.
+                pk = info.columns[info.pk_names[0]]
+                firsts = select(func.min(pk)).select_from(info.selectable)
+                if compiled.where:
+                    firsts = firsts.where(*compiled.where)
+                stmt = stmt.where(pk.in_(firsts.group_by(*compiled.group_by)))
+            else:
+                stmt = stmt.group_by(*compiled.group_by)
+        return stmt
+
+    def count(self, conn: Connection, compiled: CompiledSearch) -> int:
+        """The number of rows the search yields (after its own limit/offset)."""
+        info = self.info
+        pk_exprs = [info.columns[k] for k in info.pk_names]
+        if compiled.limit is not None or compiled.offset is not None:
+            inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
+            inner = self._ordered(inner, compiled).limit(compiled.limit).offset(compiled.offset)
+            stmt = select(func.count()).select_from(inner.subquery())
+        elif compiled.group_by and len(info.pk_names) != 1:
+            inner = self._filtered(select(*compiled.group_by).select_from(info.selectable), compiled)
+            stmt = select(func.count()).select_from(inner.subquery())
+        else:
+            stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
+        return int(conn.execute(stmt).scalar_one())
+
+    def _ordered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
+        for alias, onclause in compiled.joins:
+            stmt = stmt.outerjoin(alias, onclause)
+        return stmt.order_by(*compiled.order_by)
+
+    def rows(
+        self, conn: Connection, compiled: CompiledSearch, start: int, size: int | None
+    ) -> list[Raw]:
+        """Raw column values of ``size`` rows from position ``start`` of the search."""
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+        offset = (compiled.offset or 0) + start
+        if size is not None:
+            stmt = stmt.limit(size)
+        elif compiled.limit is not None:
+            stmt = stmt.limit(max(compiled.limit - start, 0))
+        if offset:
+            stmt = stmt.offset(offset)
+        keys = columns_of(self.info).keys
+        return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
+
+    def by_key(self, conn: Connection, clause: Any) -> Raw | None:
+        """The raw values of the one row matching ``clause``, or ``None``."""
+        keys = columns_of(self.info).keys
+        row = conn.execute(base_select(self.info).where(clause).limit(1)).first()
+        return None if row is None else dict(zip(keys, row, strict=True))
+
+
+# -- relations ----------------------------------------------------------------
+
+
+class RelationLoader:
+    """Loads one relation for many parents at once, or pages it for one parent."""
+
+    def __init__(self, rel: RelationInfo) -> None:
+        self.rel = rel
+        target = rel.target
+        self.target = target
+        order = [] if not rel.prop.order_by else list(rel.prop.order_by)
+        self.order = [*order, *(target.columns[k] for k in target.pk_names)]
+        self.key_labels = [f"_parent_key_{i}" for i in range(len(rel.pairs))]
+
+    def parent_key(self, raw: Raw) -> tuple[Any, ...] | None:
+        """The values that join a parent row to its related rows."""
+        key = tuple(raw[k] for k in self.rel.local_keys)
+        return None if any(v is None for v in key) else key
+
+    def _select(self) -> tuple[Select[Any], list[Any]]:
+        """``SELECT target columns, parent key columns`` and the key columns to filter on."""
+        rel = self.rel
+        cols = columns_of(self.target).exprs
+        if rel.secondary is None:
+            key_cols = [remote for _, remote in rel.pairs]
+            stmt = select(*cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True)))
+            stmt = stmt.select_from(self.target.selectable)
+        else:
+            key_cols = [sec for _, sec in rel.pairs]
+            on = and_(*(tc == sc for tc, sc in rel.secondary_target_pairs))
+            stmt = select(*cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True)))
+            stmt = stmt.select_from(self.target.selectable.join(rel.secondary, on))
+        return stmt, key_cols
+
+    def for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+        """For each parent (in order), its related rows' raw values."""
+        if not self.rel.simple:
+            return self._orm_for_parents(conn, parents)
+        keys = [self.parent_key(p) for p in parents]
+        wanted = sorted({k for k in keys if k is not None}, key=repr)
+        found: dict[tuple[Any, ...], list[Raw]] = {}
+        if wanted:
+            stmt, key_cols = self._select()
+            stmt = stmt.order_by(*self.order)
+            names = columns_of(self.target).keys
+            width = len(names)
+            for chunk in _chunks(wanted):
+                for row in conn.execute(stmt.where(_key_clause(key_cols, chunk))):
+                    values = tuple(row)
+                    raw = dict(zip(names, values[:width], strict=True))
+                    found.setdefault(values[width:], []).append(raw)
+        return [found.get(k, []) if k is not None else [] for k in keys]
+
+    def _orm_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+        owner = self.rel.owner
+        pks = [tuple(p[k] for k in owner.pk_names) for p in parents]
+        pk_cols = [getattr(owner.model, k) for k in owner.pk_names]
+        names = columns_of(self.target).keys
+        by_pk: dict[tuple[Any, ...], list[Raw]] = {}
+        with Session(bind=conn) as session:
+            for chunk in _chunks(sorted(set(pks), key=repr)):
+                stmt = (
+                    select(owner.model)
+                    .where(_key_clause(pk_cols, chunk))
+                    .options(selectinload(self.rel.attribute))
+                )
+                for parent in session.scalars(stmt):
+                    value = getattr(parent, self.rel.name)
+                    items = list(value) if self.rel.uselist else ([] if value is None else [value])
+                    by_pk[tuple(getattr(parent, k) for k in owner.pk_names)] = [
+                        {n: getattr(item, n) for n in names} for item in items
+                    ]
+        return [by_pk.get(pk, []) for pk in pks]
+
+    def _for_parent(self, parent: Raw) -> Select[Any] | None:
+        key = self.parent_key(parent)
+        if key is None:
+            return None
+        stmt, key_cols = self._select()
+        return stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
+
+    def count_for(self, conn: Connection, parent: Raw) -> int:
+        """How many rows the relation holds for one parent."""
+        stmt = self._for_parent(parent)
+        if stmt is None:
+            return 0
+        return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+
+    def page_for(self, conn: Connection, parent: Raw, start: int, size: int | None) -> list[Raw]:
+        """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
+        stmt = self._for_parent(parent)
+        if stmt is None:
+            return []
+        stmt = stmt.order_by(*self.order).offset(start or None).limit(size)
+        names = columns_of(self.target).keys
+        width = len(names)
+        return [dict(zip(names, tuple(row)[:width], strict=True)) for row in conn.execute(stmt)]
+
+    def member(self, conn: Connection, parent: Raw, clause: Any) -> Raw | None:
+        """The related row matching ``clause``, only if it belongs to ``parent``."""
+        stmt = self._for_parent(parent)
+        if stmt is None:
+            return None
+        row = conn.execute(stmt.where(clause).limit(1)).first()
+        if row is None:
+            return None
+        names = columns_of(self.target).keys
+        return dict(zip(names, tuple(row)[: len(names)], strict=True))
+
+
+_relation_loaders: dict[RelationInfo, RelationLoader] = {}
+
+
+def relation_loader(rel: RelationInfo) -> RelationLoader:
+    """The cached :class:`RelationLoader` of a relation."""
+    loader = _relation_loaders.get(rel)
+    if loader is None:
+        loader = _relation_loaders[rel] = RelationLoader(rel)
+    return loader
+
+
+# -- objects ------------------------------------------------------------------
+
+
+def _emit(shape: Shape, raw: Raw) -> Obj:
+    converters = columns_of(shape.info).converters
+    obj: Obj = {}
+    for key in shape.columns:
+        value = raw[key]
+        conv = converters[key]
+        obj[key] = value if conv is None else conv(value)
+    return obj
+
+
+def _instance_values(conn: Connection, shape: Shape, raws: Sequence[Raw], objs: Sequence[Obj]) -> None:
+    """Fill in hybrid properties and ``include_methods`` results from ORM instances."""
+    info = shape.info
+    pk_cols = [getattr(info.model, k) for k in info.pk_names]
+    pks = [tuple(r[k] for k in info.pk_names) for r in raws]
+    instances: dict[tuple[Any, ...], Any] = {}
+    with Session(bind=conn) as session:
+        for chunk in _chunks(sorted(set(pks), key=repr)):
+            for inst in session.scalars(select(info.model).where(_key_clause(pk_cols, chunk))):
+                instances[tuple(getattr(inst, k) for k in info.pk_names)] = inst
+        for pk, obj in zip(pks, objs, strict=True):
+            inst = instances.get(pk)
+            if inst is None:
+                continue
+            for name in shape.hybrids:
+                obj[name] = _extra_value(getattr(inst, name))
+            for name in shape.methods:
+                value = getattr(inst, name)
+                obj[name] = _extra_value(value() if callable(value) else value)
+
+
+def _extra_value(value: Any) -> Any:
+    from .schema import is_mapped_class, model_info
+
+    if value is not None and is_mapped_class(type(value)):
+        info = model_info(type(value))
+        return {k: plain_value(getattr(value, k)) for k in info.column_keys}
+    return plain_value(value)
+
+
+def build_objects(conn: Connection, shape: Shape, raws: Sequence[Raw]) -> list[Obj]:
+    """JSON-able objects for rows of ``shape.info``, with their relations inlined."""
+    objs = [_emit(shape, raw) for raw in raws]
+    if not raws:
+        return objs
+    if shape.needs_instances:
+        _instance_values(conn, shape, raws, objs)
+    for name, rel_shape in shape.relations:
+        rel = shape.info.relations[name]
+        per_parent = relation_loader(rel).for_parents(conn, raws)
+        flat = [r for rows in per_parent for r in rows]
+        related = build_objects(conn, rel_shape, flat)
+        position = 0
+        for obj, rows in zip(objs, per_parent, strict=True):
+            mine = related[position : position + len(rows)]
+            position += len(rows)
+            obj[name] = mine if rel.uselist else (mine[0] if mine else None)
+    return objs

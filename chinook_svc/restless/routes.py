@@ -1,0 +1,162 @@
+"""Klein routes of the engine: URL and method in, an :class:`Endpoint` call in a thread, JSON out.
+
+Handlers stay thin: find the API for the collection (case-insensitively, a
+deviation from 0.17), check the method, copy the request into plain data and
+run the endpoint through the :class:`~chinook_svc.restless.runner.Runner`.
+Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from klein import Klein
+from twisted.internet.defer import Deferred
+from twisted.web.iweb import IRequest
+
+from .endpoint import Endpoint, Reply, json_reply
+from .errors import ApiError
+from .http import add_error_handling, api_request, write_reply
+from .runner import Runner
+
+READ = frozenset({"GET"})
+
+
+class Registry:
+    """The APIs of one manager, by URL prefix and lower-cased collection name."""
+
+    def __init__(self) -> None:
+        self._apis: dict[str, dict[str, Endpoint]] = {}
+
+    def add(self, endpoint: Endpoint) -> None:
+        """Register an endpoint under its prefix and collection name."""
+        prefix = "/" + endpoint.options.url_prefix.strip("/")
+        if prefix == "/":
+            prefix = ""
+        name = endpoint.options.collection_name.lower()
+        apis = self._apis.setdefault(prefix, {})
+        if name in apis:
+            raise ValueError(f"collection {prefix}/{name} is already exposed")
+        apis[name] = endpoint
+
+    @property
+    def prefixes(self) -> Iterable[str]:
+        """Every URL prefix with at least one API."""
+        return tuple(self._apis)
+
+    def find(self, prefix: str, collection: str) -> Endpoint:
+        """The endpoint for a collection URL segment; 404 if there is none."""
+        endpoint = self._apis.get(prefix, {}).get(collection.lower())
+        if endpoint is None:
+            raise ApiError(404, "No such collection")
+        return endpoint
+
+    def endpoints(self) -> Iterable[Endpoint]:
+        """Every registered endpoint."""
+        for apis in self._apis.values():
+            yield from apis.values()
+
+
+def allowed_methods(endpoint: Endpoint, kind: str) -> frozenset[str]:
+    """The methods a URL of this kind accepts for this API (0.17's URL rules)."""
+    options = endpoint.options
+    methods = options.methods
+    if kind == "eval":
+        return READ if options.allow_functions else frozenset()
+    if kind == "collection":
+        allowed = methods & {"GET", "POST"}
+        if options.allow_patch_many:
+            allowed |= methods & {"PATCH", "PUT"}
+        if options.allow_delete_many:
+            allowed |= methods & {"DELETE"}
+        return frozenset(allowed)
+    if kind == "instance":
+        return frozenset(methods & {"GET", "PATCH", "PUT", "DELETE"})
+    if kind == "relation":
+        return frozenset(methods & {"GET", "DELETE"})
+    return frozenset(methods & {"GET", "DELETE"})
+
+
+class RestlessRoutes:
+    """The Klein app serving a :class:`Registry` under its URL prefixes."""
+
+    def __init__(self, registry: Registry, runner: Runner) -> None:
+        self.registry = registry
+        self.runner = runner
+        self.app = Klein()
+        for prefix in registry.prefixes:
+            self._mount(prefix)
+        add_error_handling(self.app)
+
+    def _mount(self, prefix: str) -> None:
+        route = self.app.route
+
+        def collection(request: IRequest, collection: str) -> Any:
+            return self.dispatch(request, prefix, "collection", collection)
+
+        def evaluate(request: IRequest, collection: str) -> Any:
+            return self.dispatch(request, prefix, "eval", collection)
+
+        def instance(request: IRequest, collection: str, instid: str) -> Any:
+            return self.dispatch(request, prefix, "instance", collection, instid)
+
+        def relation(request: IRequest, collection: str, instid: str, relation: str) -> Any:
+            return self.dispatch(request, prefix, "relation", collection, instid, relation)
+
+        def member(
+            request: IRequest, collection: str, instid: str, relation: str, relid: str
+        ) -> Any:
+            return self.dispatch(request, prefix, "member", collection, instid, relation, relid)
+
+        base = prefix + "/<collection>"
+        route(base, endpoint=f"{prefix}:collection")(collection)
+        route(prefix + "/eval/<collection>", endpoint=f"{prefix}:eval")(evaluate)
+        route(base + "/<instid>", endpoint=f"{prefix}:instance")(instance)
+        route(base + "/<instid>/<relation>", endpoint=f"{prefix}:relation")(relation)
+        route(base + "/<instid>/<relation>/<relid>", endpoint=f"{prefix}:member")(member)
+
+    def _find(self, prefix: str, kind: str, ids: tuple[str, ...]) -> tuple[Endpoint, str, tuple[str, ...]]:
+        if kind == "eval":
+            # /api/eval/<c> is the eval endpoint, unless a collection named "eval" wants it.
+            endpoint = self.registry.find(prefix, ids[0])
+            if not endpoint.options.allow_functions:
+                try:
+                    return self.registry.find(prefix, "eval"), "instance", ("eval", ids[0])
+                except ApiError:
+                    pass
+            return endpoint, kind, ids
+        return self.registry.find(prefix, ids[0]), kind, ids
+
+    def dispatch(self, request: IRequest, prefix: str, kind: str, *ids: str) -> Any:
+        """Route one request to its endpoint method."""
+        endpoint, kind, ids = self._find(prefix, kind, ids)
+        allowed = allowed_methods(endpoint, kind)
+        method = request.method.decode("ascii", "replace").upper()
+        if method == "OPTIONS":
+            allow = ", ".join(sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())))
+            return write_reply(request, Reply(200, b"", (("Allow", allow),), None))
+        if method == "HEAD":
+            method = "GET"
+        handler = self._handler(endpoint, kind, method) if method in allowed else None
+        if handler is None:
+            allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+            raise ApiError(405, "Method not allowed", headers={"Allow": allow})
+        d: Deferred[Reply] = self.runner.run(endpoint.call, handler, api_request(request), *ids[1:])
+        d.addCallback(lambda reply: write_reply(request, reply))
+        return d
+
+    @staticmethod
+    def _handler(endpoint: Endpoint, kind: str, method: str) -> Callable[..., Reply] | None:
+        if method != "GET":
+            return None
+        return {
+            "collection": endpoint.get_many,
+            "eval": endpoint.evaluate,
+            "instance": endpoint.get_single,
+            "relation": endpoint.get_relation,
+            "member": endpoint.get_relation_member,
+        }[kind]
+
+
+__all__ = ["Registry", "RestlessRoutes", "allowed_methods", "json_reply"]
