@@ -232,9 +232,7 @@ def models_for(edition: Edition) -> ChinookModels:
         phone = col("Phone", String(24))
         fax = col("Fax", String(24))
         email = col("Email", String(60))
-        reports_to = relationship(
-            "Employee", remote_side=[employee_id], backref="reports"
-        )
+        reports_to = relationship("Employee", remote_side=[employee_id], backref="reports")
 
     class Customer(Base):
         """A customer, looked after by a support representative."""
@@ -277,7 +275,9 @@ def models_for(edition: Edition) -> ChinookModels:
 
         __tablename__ = t("invoice_items")
         invoice_line_id = col("InvoiceLineId", Integer, primary_key=True)
-        invoice_id = col("InvoiceId", Integer, fk("invoices", "InvoiceId"), nullable=False, index=True)
+        invoice_id = col(
+            "InvoiceId", Integer, fk("invoices", "InvoiceId"), nullable=False, index=True
+        )
         track_id = col("TrackId", Integer, fk("tracks", "TrackId"), nullable=False, index=True)
         unit_price = col("UnitPrice", Money, nullable=False)
         quantity = col("Quantity", Integer, nullable=False)
@@ -310,9 +310,10 @@ def detect_edition(engine: Engine, schema: str | None = None) -> Edition:
     names = set(inspect(engine).get_table_names(schema=schema))
     for edition in EDITIONS:
         wanted = set(TABLE_NAMES[edition.name].values())
-        if wanted <= names:
-            if edition is LEROCHA_SNAKE or _column_style_matches(engine, edition, schema):
-                return edition
+        if wanted <= names and (
+            edition is LEROCHA_SNAKE or _column_style_matches(engine, edition, schema)
+        ):
+            return edition
     raise EditionError(
         "no Chinook tables found (expected e.g. 'albums' or 'Album'); "
         "load the sample with: chinook-svc load-sample --db URL"
@@ -320,7 +321,9 @@ def detect_edition(engine: Engine, schema: str | None = None) -> Edition:
 
 
 def _column_style_matches(engine: Engine, edition: Edition, schema: str | None) -> bool:
-    columns = {c["name"] for c in inspect(engine).get_columns(edition.table("albums"), schema=schema)}
+    columns = {
+        c["name"] for c in inspect(engine).get_columns(edition.table("albums"), schema=schema)
+    }
     return edition.column("AlbumId") in columns
 
 

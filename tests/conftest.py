@@ -53,7 +53,10 @@ def missing(reason: str, *, mandatory: bool) -> None:
 def reference_dir() -> Path:
     """``../shared/chinook``, the reference copies of the Chinook database."""
     if not (REFERENCE / "chinook.db").exists():
-        missing(f"reference databases not found at {REFERENCE}", mandatory=_flag("CHINOOK_REQUIRE_REFERENCE"))
+        missing(
+            f"reference databases not found at {REFERENCE}",
+            mandatory=_flag("CHINOOK_REQUIRE_REFERENCE"),
+        )
     return REFERENCE
 
 
@@ -77,3 +80,31 @@ def mysql_url() -> str:
     if not _reachable("127.0.0.1", 3306):
         missing("MariaDB is not reachable on 127.0.0.1:3306", mandatory=require_servers())
     return MYSQL_URL
+
+
+@pytest.fixture(scope="session")
+def chinook_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private SQLite copy of the Chinook sample (bundled; else the reference file)."""
+    import shutil
+
+    target = tmp_path_factory.mktemp("chinook") / "chinook.db"
+    try:
+        from chinook_svc.sample import ensure_sample_database
+    except ImportError:
+        if not (REFERENCE / "chinook.db").exists():
+            pytest.skip("neither the bundled sample nor ../shared/chinook is available")
+        shutil.copy(REFERENCE / "chinook.db", target)
+        target.chmod(0o644)
+        return target
+    ensure_sample_database(target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def chinook_engine(chinook_file: Path):  # type: ignore[no-untyped-def]
+    """A SQLAlchemy engine on the private Chinook copy (read-only use)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{chinook_file}")
+    yield engine
+    engine.dispose()

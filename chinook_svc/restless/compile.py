@@ -264,7 +264,7 @@ class Compiler:
                 if rel is None or rel.uselist:
                     raise QueryError(f"order_by through {relname!r} needs a to-one relation")
                 if relname not in aliases:
-                    alias = aliased(rel.target.model)
+                    alias: Any = aliased(rel.target.model)
                     aliases[relname] = alias
                     joins.append((alias, rel.attribute.of_type(alias)))
                 self.value_attribute(rel.target, colname, self.rules.for_relation(relname))

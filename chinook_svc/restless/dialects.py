@@ -31,15 +31,17 @@ class DialectRules:
 
     def like(self, expr: Any, pattern: str, coltype: TypeEngine[Any] | None) -> ColumnElement[bool]:
         """``like``: case-insensitive match, as on SQLite."""
-        return self._text(expr, coltype).like(pattern)  # type: ignore[no-any-return]
+        return self._text(expr, coltype).like(pattern)
 
-    def ilike(self, expr: Any, pattern: str, coltype: TypeEngine[Any] | None) -> ColumnElement[bool]:
+    def ilike(
+        self, expr: Any, pattern: str, coltype: TypeEngine[Any] | None
+    ) -> ColumnElement[bool]:
         """``ilike``: case-insensitive match."""
-        return self._text(expr, coltype).ilike(pattern)  # type: ignore[no-any-return]
+        return self._text(expr, coltype).ilike(pattern)
 
     def order(self, expr: Any, direction: str) -> ColumnElement[Any]:
         """An ORDER BY term with NULLs first ascending, last descending."""
-        return expr.desc() if direction == "desc" else expr.asc()  # type: ignore[no-any-return]
+        return expr.desc() if direction == "desc" else expr.asc()
 
 
 class PostgresRules(DialectRules):
@@ -48,12 +50,12 @@ class PostgresRules(DialectRules):
     name = "postgresql"
 
     def like(self, expr: Any, pattern: str, coltype: TypeEngine[Any] | None) -> ColumnElement[bool]:
-        return self._text(expr, coltype).ilike(pattern)  # type: ignore[no-any-return]
+        return self._text(expr, coltype).ilike(pattern)
 
     def order(self, expr: Any, direction: str) -> ColumnElement[Any]:
         if direction == "desc":
-            return expr.desc().nulls_last()  # type: ignore[no-any-return]
-        return expr.asc().nulls_first()  # type: ignore[no-any-return]
+            return expr.desc().nulls_last()
+        return expr.asc().nulls_first()
 
 
 class MySQLRules(DialectRules):
@@ -65,7 +67,7 @@ class MySQLRules(DialectRules):
         return func.lower(self._text(expr, coltype)).collate("utf8mb4_bin")
 
     def like(self, expr: Any, pattern: str, coltype: TypeEngine[Any] | None) -> ColumnElement[bool]:
-        return self._folded(expr, coltype).like(  # type: ignore[no-any-return]
+        return self._folded(expr, coltype).like(
             func.lower(literal(pattern, String)).collate("utf8mb4_bin")
         )
 

@@ -222,7 +222,9 @@ class Endpoint:
         links.append(template.format(request.base_url, last, size, keep, "last"))
         return ", ".join(links)
 
-    def _finish(self, request: ApiRequest, status: int, result: Any, headers: dict[str, str]) -> Reply:
+    def _finish(
+        self, request: ApiRequest, status: int, result: Any, headers: dict[str, str]
+    ) -> Reply:
         callback = request.arg("callback") if self.options.allow_jsonp else None
         if callback is None:
             return json_reply(status, result, headers)
@@ -323,7 +325,9 @@ class Endpoint:
                 result = build_objects(conn, shape, rows)[0] if rows else None
         return self._single(request, result)
 
-    def get_relation_member(self, request: ApiRequest, instid: str, relname: str, relid: str) -> Reply:
+    def get_relation_member(
+        self, request: ApiRequest, instid: str, relname: str, relid: str
+    ) -> Reply:
         """One related object, only if it belongs to the parent's relation (a deviation)."""
         rel = self._relation(relname)
         key = self._key(self._instance_id(instid))
@@ -334,7 +338,7 @@ class Endpoint:
             parent = self.search.by_key(conn, pk_clause(self.info, key, self.pk_name))
             if parent is None:
                 raise NotFound()
-            raw = relation_loader(rel).member(conn, parent, pk_clause(target, related_key))
+            raw = relation_loader(rel).member(conn, parent, related_key)
             result = None if raw is None else build_objects(conn, shape, [raw])[0]
         return self._single(request, result)
 

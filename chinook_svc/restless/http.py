@@ -35,7 +35,7 @@ def base_url(request: IRequest) -> str:
     if host is None:
         address = request.getHost()
         host = f"{getattr(address, 'host', 'localhost')}:{getattr(address, 'port', 80)}".encode()
-    path = request.path  # type: ignore[attr-defined]
+    path = request.path
     return f"{scheme}://{_text(host)}{_text(path)}"
 
 
@@ -43,12 +43,9 @@ def api_request(request: IRequest, body: bytes = b"") -> ApiRequest:
     """The plain-data view of a Twisted request the engine works on."""
     args = {
         _text(k): [_text(v) for v in values]
-        for k, values in (request.args or {}).items()  # type: ignore[attr-defined]
+        for k, values in (request.args or {}).items()
     }
-    headers = {
-        _text(k).lower(): _text(v[-1])
-        for k, v in request.requestHeaders.getAllRawHeaders()
-    }
+    headers = {_text(k).lower(): _text(v[-1]) for k, v in request.requestHeaders.getAllRawHeaders()}
     return ApiRequest(
         method=_text(request.method),
         base_url=base_url(request),

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select, tuple_
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
 from .compile import CompiledSearch
@@ -108,7 +108,9 @@ class SearchRunner:
             inner = self._ordered(inner, compiled).limit(compiled.limit).offset(compiled.offset)
             stmt = select(func.count()).select_from(inner.subquery())
         elif compiled.group_by and len(info.pk_names) != 1:
-            inner = self._filtered(select(*compiled.group_by).select_from(info.selectable), compiled)
+            inner = self._filtered(
+                select(*compiled.group_by).select_from(info.selectable), compiled
+            )
             stmt = select(func.count()).select_from(inner.subquery())
         else:
             stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
@@ -166,12 +168,16 @@ class RelationLoader:
         cols = columns_of(self.target).exprs
         if rel.secondary is None:
             key_cols = [remote for _, remote in rel.pairs]
-            stmt = select(*cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True)))
+            stmt = select(
+                *cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
+            )
             stmt = stmt.select_from(self.target.selectable)
         else:
             key_cols = [sec for _, sec in rel.pairs]
             on = and_(*(tc == sc for tc, sc in rel.secondary_target_pairs))
-            stmt = select(*cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True)))
+            stmt = select(
+                *cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
+            )
             stmt = stmt.select_from(self.target.selectable.join(rel.secondary, on))
         return stmt, key_cols
 
@@ -202,11 +208,12 @@ class RelationLoader:
         by_pk: dict[tuple[Any, ...], list[Raw]] = {}
         with Session(bind=conn) as session:
             for chunk in _chunks(sorted(set(pks), key=repr)):
-                stmt = (
+                stmt: Any = (
                     select(owner.model)
                     .where(_key_clause(pk_cols, chunk))
                     .options(selectinload(self.rel.attribute))
                 )
+                parent: Any
                 for parent in session.scalars(stmt):
                     value = getattr(parent, self.rel.name)
                     items = list(value) if self.rel.uselist else ([] if value is None else [value])
@@ -215,35 +222,58 @@ class RelationLoader:
                     ]
         return [by_pk.get(pk, []) for pk in pks]
 
-    def _for_parent(self, parent: Raw) -> Select[Any] | None:
+    def _for_parent(self, parent: Raw) -> tuple[Select[Any], Any] | None:
+        """The related rows of one parent, and the related model's key columns in it."""
+        rel = self.rel
+        if not rel.simple:
+            # Any join condition: let the ORM join along the relation itself.
+            owner = rel.owner
+            alias: Any = aliased(self.target.model)
+            stmt: Select[Any] = (
+                select(*(getattr(alias, k) for k in self.target.column_keys))
+                .select_from(owner.model)
+                .join(rel.attribute.of_type(alias))
+                .where(*(getattr(owner.model, k) == parent[k] for k in owner.pk_names))
+            )
+            return stmt, alias
         key = self.parent_key(parent)
         if key is None:
             return None
         stmt, key_cols = self._select()
-        return stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
+        stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
+        return stmt, self.target.model
 
     def count_for(self, conn: Connection, parent: Raw) -> int:
         """How many rows the relation holds for one parent."""
-        stmt = self._for_parent(parent)
-        if stmt is None:
+        found = self._for_parent(parent)
+        if found is None:
             return 0
+        stmt = found[0]
         return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
 
     def page_for(self, conn: Connection, parent: Raw, start: int, size: int | None) -> list[Raw]:
         """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
-        stmt = self._for_parent(parent)
-        if stmt is None:
+        found = self._for_parent(parent)
+        if found is None:
             return []
-        stmt = stmt.order_by(*self.order).offset(start or None).limit(size)
+        stmt, entity = found
+        stmt = stmt.order_by(*self._order_for(entity)).offset(start or None).limit(size)
         names = columns_of(self.target).keys
         width = len(names)
         return [dict(zip(names, tuple(row)[:width], strict=True)) for row in conn.execute(stmt)]
 
-    def member(self, conn: Connection, parent: Raw, clause: Any) -> Raw | None:
-        """The related row matching ``clause``, only if it belongs to ``parent``."""
-        stmt = self._for_parent(parent)
-        if stmt is None:
+    def _order_for(self, entity: Any) -> list[Any]:
+        if entity is self.target.model:
+            return self.order
+        return [getattr(entity, k) for k in self.target.pk_names]
+
+    def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
+        """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
+        found = self._for_parent(parent)
+        if found is None:
             return None
+        stmt, entity = found
+        clause = getattr(entity, self.target.primary_key_name()) == key
         row = conn.execute(stmt.where(clause).limit(1)).first()
         if row is None:
             return None
@@ -275,7 +305,9 @@ def _emit(shape: Shape, raw: Raw) -> Obj:
     return obj
 
 
-def _instance_values(conn: Connection, shape: Shape, raws: Sequence[Raw], objs: Sequence[Obj]) -> None:
+def _instance_values(
+    conn: Connection, shape: Shape, raws: Sequence[Raw], objs: Sequence[Obj]
+) -> None:
     """Fill in hybrid properties and ``include_methods`` results from ORM instances."""
     info = shape.info
     pk_cols = [getattr(info.model, k) for k in info.pk_names]
@@ -283,6 +315,7 @@ def _instance_values(conn: Connection, shape: Shape, raws: Sequence[Raw], objs: 
     instances: dict[tuple[Any, ...], Any] = {}
     with Session(bind=conn) as session:
         for chunk in _chunks(sorted(set(pks), key=repr)):
+            inst: Any
             for inst in session.scalars(select(info.model).where(_key_clause(pk_cols, chunk))):
                 instances[tuple(getattr(inst, k) for k in info.pk_names)] = inst
         for pk, obj in zip(pks, objs, strict=True):

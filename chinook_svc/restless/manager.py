@@ -82,7 +82,9 @@ class APIManager:
         self._runner = runner
         blank = ApiOptions(collection_name="_")
         self._pre = ApiOptions(collection_name="_", preprocessors=preprocessors or {}).preprocessors
-        self._post = ApiOptions(collection_name="_", postprocessors=postprocessors or {}).postprocessors
+        self._post = ApiOptions(
+            collection_name="_", postprocessors=postprocessors or {}
+        ).postprocessors
         del blank
 
     # -- APIs ---------------------------------------------------------------------
@@ -134,4 +136,4 @@ class APIManager:
 
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""
-        return self.routes().app.resource()  # type: ignore[no-any-return]
+        return self.routes().app.resource()

@@ -23,7 +23,9 @@ PROCESSOR_KEYS = frozenset(
 ALL_METHODS = frozenset({"GET", "POST", "PATCH", "PUT", "DELETE"})
 
 
-def _processors(value: Mapping[str, Sequence[Processor]] | None) -> dict[str, tuple[Processor, ...]]:
+def _processors(
+    value: Mapping[str, Sequence[Processor]] | None,
+) -> dict[str, tuple[Processor, ...]]:
     result: dict[str, tuple[Processor, ...]] = {}
     for key, funcs in (value or {}).items():
         upper = key.upper()
@@ -35,6 +37,10 @@ def _processors(value: Mapping[str, Sequence[Processor]] | None) -> dict[str, tu
 
 #: PUT is an alias of PATCH: PUT processors run for PATCH requests too (as in 0.17).
 _ALIASES = {"PATCH_SINGLE": "PUT_SINGLE", "PATCH_MANY": "PUT_MANY"}
+
+
+def _optional_names(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(value)
 
 
 def _methods(value: Sequence[str]) -> frozenset[str]:
@@ -59,15 +65,9 @@ class ApiOptions:
     collection_name: str
     url_prefix: str = "/api"
     methods: frozenset[str] = field(default=frozenset({"GET"}), converter=_methods)
-    include_columns: tuple[str, ...] | None = field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
-    exclude_columns: tuple[str, ...] | None = field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
-    include_methods: tuple[str, ...] | None = field(
-        default=None, converter=lambda v: None if v is None else tuple(v)
-    )
+    include_columns: tuple[str, ...] | None = field(default=None, converter=_optional_names)
+    exclude_columns: tuple[str, ...] | None = field(default=None, converter=_optional_names)
+    include_methods: tuple[str, ...] | None = field(default=None, converter=_optional_names)
     exclude_inline: tuple[str, ...] = field(default=(), converter=tuple)
     results_per_page: int = 10
     max_results_per_page: int = 100
@@ -79,7 +79,7 @@ class ApiOptions:
     preprocessors: Mapping[str, tuple[Processor, ...]] = field(factory=dict, converter=_processors)
     postprocessors: Mapping[str, tuple[Processor, ...]] = field(factory=dict, converter=_processors)
     validation_exceptions: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
-    limits: Limits = Limits()
+    limits: Limits = field(factory=Limits)
     max_body_bytes: int = 1 << 20
 
     def __attrs_post_init__(self) -> None:

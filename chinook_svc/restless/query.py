@@ -10,7 +10,7 @@ failure is a :class:`~chinook_svc.restless.errors.QueryError` (400) carrying
 from __future__ import annotations
 
 import json
-from typing import Any, Union
+from typing import Any
 
 from attrs import frozen
 
@@ -70,7 +70,7 @@ class Junction:
     filters: tuple[Node, ...]
 
 
-Node = Union[Filter, Junction]
+Node = Filter | Junction
 
 
 @frozen
@@ -202,12 +202,12 @@ class _Parser:
         return value or None
 
 
-def parse_search(obj: Any, limits: Limits = Limits()) -> Search:  # noqa: B008 - frozen default
+def parse_search(obj: Any, limits: Limits = Limits()) -> Search:
     """Parse an already-decoded ``q`` object."""
     return _Parser(limits).search(obj)
 
 
-def decode_q(text: str | None, limits: Limits = Limits()) -> Any:  # noqa: B008
+def decode_q(text: str | None, limits: Limits = Limits()) -> Any:
     """Decode the ``q`` query-string parameter (absent means ``{}``, as in 0.17)."""
     if text is None:
         return {}

@@ -116,16 +116,16 @@ class RestlessRoutes:
         route(base + "/<instid>/<relation>", endpoint=f"{prefix}:relation")(relation)
         route(base + "/<instid>/<relation>/<relid>", endpoint=f"{prefix}:member")(member)
 
-    def _find(self, prefix: str, kind: str, ids: tuple[str, ...]) -> tuple[Endpoint, str, tuple[str, ...]]:
+    def _find(
+        self, prefix: str, kind: str, ids: tuple[str, ...]
+    ) -> tuple[Endpoint, str, tuple[str, ...]]:
         if kind == "eval":
             # /api/eval/<c> is the eval endpoint, unless a collection named "eval" wants it.
             endpoint = self.registry.find(prefix, ids[0])
-            if not endpoint.options.allow_functions:
-                try:
-                    return self.registry.find(prefix, "eval"), "instance", ("eval", ids[0])
-                except ApiError:
-                    pass
-            return endpoint, kind, ids
+            if endpoint.options.allow_functions:
+                return endpoint, kind, ids
+            # Without functions there is no eval URL (as in 0.17), but a collection may be named so.
+            return self.registry.find(prefix, "eval"), "instance", ("eval", ids[0])
         return self.registry.find(prefix, ids[0]), kind, ids
 
     def dispatch(self, request: IRequest, prefix: str, kind: str, *ids: str) -> Any:
@@ -134,7 +134,9 @@ class RestlessRoutes:
         allowed = allowed_methods(endpoint, kind)
         method = request.method.decode("ascii", "replace").upper()
         if method == "OPTIONS":
-            allow = ", ".join(sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set())))
+            allow = ", ".join(
+                sorted(allowed | {"OPTIONS"} | ({"HEAD"} if "GET" in allowed else set()))
+            )
             return write_reply(request, Reply(200, b"", (("Allow", allow),), None))
         if method == "HEAD":
             method = "GET"
@@ -150,13 +152,14 @@ class RestlessRoutes:
     def _handler(endpoint: Endpoint, kind: str, method: str) -> Callable[..., Reply] | None:
         if method != "GET":
             return None
-        return {
+        handlers: dict[str, Callable[..., Reply]] = {
             "collection": endpoint.get_many,
             "eval": endpoint.evaluate,
             "instance": endpoint.get_single,
             "relation": endpoint.get_relation,
             "member": endpoint.get_relation_member,
-        }[kind]
+        }
+        return handlers[kind]
 
 
 __all__ = ["Registry", "RestlessRoutes", "allowed_methods", "json_reply"]

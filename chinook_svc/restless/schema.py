@@ -28,7 +28,9 @@ from sqlalchemy.types import Date, DateTime, Interval, Time, TypeEngine
 
 #: 0.17's names that are never columns or relations.
 COLUMN_BLACKLIST = frozenset({"_sa_polymorphic_on"})
-RELATION_BLACKLIST = frozenset({"query", "query_class", "_sa_class_manager", "_decl_class_registry"})
+RELATION_BLACKLIST = frozenset(
+    {"query", "query_class", "_sa_class_manager", "_decl_class_registry"}
+)
 
 
 def _is_pure_equality(clause: Any, npairs: int) -> bool:
@@ -93,7 +95,7 @@ class RelationInfo:
     @property
     def attribute(self) -> QueryableAttribute[Any]:
         """The class-level relationship attribute (``Album.artist``)."""
-        return getattr(self.owner.model, self.name)  # type: ignore[no-any-return]
+        return getattr(self.owner.model, self.name)  # type: ignore[no-any-return,unused-ignore]
 
 
 class ModelInfo:
@@ -114,7 +116,7 @@ class ModelInfo:
         for prop in mapper.column_attrs:
             if prop.key in COLUMN_BLACKLIST or prop.key.startswith("__"):
                 continue
-            expr = prop.expression
+            expr: Any = prop.expression
             self.columns[prop.key] = expr
             self.column_types[prop.key] = prop.columns[0].type
         self.column_keys: tuple[str, ...] = tuple(self.columns)
@@ -205,4 +207,3 @@ def is_mapped_class(cls: type) -> bool:
     except Exception:
         return False
     return True
-

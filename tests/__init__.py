@@ -1,0 +1,1 @@
+"""chinook_svc tests."""
