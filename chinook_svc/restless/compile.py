@@ -111,6 +111,7 @@ def parse_temporal(value: Any, kind: type) -> Any:
 
 
 _SCALARS = (str, int, float, bool)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 class Compiler:
@@ -141,6 +142,8 @@ class Compiler:
             return parse_temporal(value, kind)
         if not isinstance(value, _SCALARS):
             raise QueryError(f"the value for {name!r} must be a string, number or boolean")
+        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+            raise QueryError(f"the value for {name!r} is out of range")
         return value
 
     # -- filters --------------------------------------------------------------

@@ -156,6 +156,9 @@ class Endpoint:
             return error_reply(e)
         except ProcessingException as e:
             return json_reply(e.code, {"message": e.description or str(e)})
+        except OverflowError:
+            # A number the database driver cannot hold: the client's doing.
+            return error_reply(QueryError("a number is out of range"))
         except sa_exc.SQLAlchemyError as e:
             error = read_error(e)
             if error.status >= 500 and not isinstance(error, errors.DatabaseUnavailable):

@@ -196,7 +196,7 @@ class _Parser:
     def count_value(self, value: Any, name: str) -> int | None:
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
             raise self.fail(f"{name} must be a non-negative integer")
         # 0.17 treats 0 as "not given".
         return value or None
