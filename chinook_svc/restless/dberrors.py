@@ -80,3 +80,37 @@ def read_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
     ):
         return ApiError(400, UNABLE_TO_CONSTRUCT, detail="the database rejected the query")
     return ApiError(500, "Internal server error")
+
+
+#: Driver signs of a unique or primary-key conflict (PostgreSQL SQLSTATE 23505,
+#: MySQL/MariaDB error 1062, SQLite's message).
+_CONFLICT_CODES = ("23505",)
+_CONFLICT_MESSAGES = (
+    "unique constraint failed",
+    "duplicate entry",
+    "duplicate key",
+    "is not unique",
+)
+
+
+def is_conflict(exc: sa_exc.IntegrityError) -> bool:
+    """Whether an integrity error is a unique/primary-key conflict (409) rather than 400."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code in _CONFLICT_CODES:
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] == 1062:
+        return True
+    return any(marker in _text(exc) for marker in _CONFLICT_MESSAGES)
+
+
+def write_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
+    """The API error for a database exception raised while writing (0.17: class name, 400)."""
+    if isinstance(exc, sa_exc.IntegrityError):
+        return ApiError(409 if is_conflict(exc) else 400, "IntegrityError")
+    if is_unavailable(exc):
+        return DatabaseUnavailable()
+    if isinstance(exc, (sa_exc.DataError, sa_exc.ProgrammingError)):
+        return ApiError(400, type(exc).__name__)
+    return read_error(exc)

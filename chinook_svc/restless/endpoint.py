@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from attrs import field, frozen
@@ -31,6 +32,9 @@ from .query import decode_json, decode_q, parse_search
 from .schema import ModelInfo, model_info
 from .serialize import encode
 from .shape import Shape, api_shape, full_shape, parse_excludes, parse_includes, related_shape
+
+if TYPE_CHECKING:
+    from .writes import Writes
 
 #: Functions of the ``eval`` endpoint (a deliberate restriction of 0.17).
 FUNCTIONS: Mapping[str, Callable[[Any], Any]] = {
@@ -145,6 +149,13 @@ class Endpoint:
         self.pk_name = options.primary_key or self.info.primary_key_name()
         if self.pk_name not in self.info.columns:
             raise ValueError(f"{self.info.name} has no column {self.pk_name!r}")
+
+    @cached_property
+    def writes(self) -> Writes:
+        """The write side of this API."""
+        from .writes import Writes
+
+        return Writes(self)
 
     # -- framing ------------------------------------------------------------
 

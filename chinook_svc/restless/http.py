@@ -41,10 +41,7 @@ def base_url(request: IRequest) -> str:
 
 def api_request(request: IRequest, body: bytes = b"") -> ApiRequest:
     """The plain-data view of a Twisted request the engine works on."""
-    args = {
-        _text(k): [_text(v) for v in values]
-        for k, values in (request.args or {}).items()
-    }
+    args = {_text(k): [_text(v) for v in values] for k, values in (request.args or {}).items()}
     headers = {_text(k).lower(): _text(v[-1]) for k, v in request.requestHeaders.getAllRawHeaders()}
     return ApiRequest(
         method=_text(request.method),

@@ -80,12 +80,12 @@ class APIManager:
         self._threadpool = threadpool
         self._owns_pool = False
         self._runner = runner
-        blank = ApiOptions(collection_name="_")
+        self._write_runner: Runner | None = runner
+        self._writer_pool: ThreadPool | None = None
         self._pre = ApiOptions(collection_name="_", preprocessors=preprocessors or {}).preprocessors
         self._post = ApiOptions(
             collection_name="_", postprocessors=postprocessors or {}
         ).postprocessors
-        del blank
 
     # -- APIs ---------------------------------------------------------------------
 
@@ -125,14 +125,37 @@ class APIManager:
             self._runner = ThreadPoolRunner(reactor, pool)
         return self._runner
 
+    @property
+    def write_runner(self) -> Runner:
+        """The runner writes go through.
+
+        On SQLite, one dedicated thread: writers queue there instead of
+        contending for SQLite's single write lock (no "database is locked").
+        Elsewhere, the same pool as reads.
+        """
+        if self._write_runner is None:
+            runner = self.runner
+            if self.engine.dialect.name != "sqlite":
+                self._write_runner = runner
+            else:
+                pool = self._writer_pool = ThreadPool(
+                    minthreads=0, maxthreads=1, name="chinook-db-writer"
+                )
+                reactor = self._reactor
+                reactor.callWhenRunning(pool.start)
+                self._write_runner = ThreadPoolRunner(reactor, pool)
+        return self._write_runner
+
     def stop(self) -> None:
-        """Stop the thread pool if the manager owns it."""
+        """Stop the thread pools the manager owns (they finish their queued work first)."""
         if self._owns_pool and self._threadpool is not None and self._threadpool.started:
             self._threadpool.stop()
+        if self._writer_pool is not None and self._writer_pool.started:
+            self._writer_pool.stop()
 
     def routes(self) -> RestlessRoutes:
         """The Klein app serving every API created so far."""
-        return RestlessRoutes(self.registry, self.runner)
+        return RestlessRoutes(self.registry, self.runner, self.write_runner)
 
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""

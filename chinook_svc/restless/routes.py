@@ -9,18 +9,35 @@ Nothing here touches the database.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import IO, Any
 
+from attrs import evolve
 from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
-from .endpoint import Endpoint, Reply, json_reply
+from .endpoint import ApiRequest, Endpoint, Reply, json_reply
 from .errors import ApiError
 from .http import add_error_handling, api_request, write_reply
 from .runner import Runner
 
 READ = frozenset({"GET"})
+WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
+
+
+def call_with_body(
+    endpoint: Endpoint,
+    handler: Callable[..., Reply],
+    request: ApiRequest,
+    content: IO[bytes] | None,
+    *ids: str,
+) -> Reply:
+    """Read the request body (in the worker thread: it may sit in a temporary file), then call."""
+    body = b""
+    if content is not None:
+        content.seek(0)
+        body = content.read(endpoint.options.max_body_bytes + 1)
+    return endpoint.call(handler, evolve(request, body=body), *ids)
 
 
 class Registry:
@@ -81,9 +98,12 @@ def allowed_methods(endpoint: Endpoint, kind: str) -> frozenset[str]:
 class RestlessRoutes:
     """The Klein app serving a :class:`Registry` under its URL prefixes."""
 
-    def __init__(self, registry: Registry, runner: Runner) -> None:
+    def __init__(
+        self, registry: Registry, runner: Runner, write_runner: Runner | None = None
+    ) -> None:
         self.registry = registry
         self.runner = runner
+        self.write_runner = write_runner or runner
         self.app = Klein()
         for prefix in registry.prefixes:
             self._mount(prefix)
@@ -144,22 +164,47 @@ class RestlessRoutes:
         if handler is None:
             allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
             raise ApiError(405, "Method not allowed", headers={"Allow": allow})
-        d: Deferred[Reply] = self.runner.run(endpoint.call, handler, api_request(request), *ids[1:])
+        plain = api_request(request)
+        d: Deferred[Reply]
+        if method == "GET":
+            d = self.runner.run(endpoint.call, handler, plain, *ids[1:])
+        else:
+            length = request.getHeader(b"content-length")
+            if (
+                length is not None
+                and length.isdigit()
+                and int(length) > endpoint.options.max_body_bytes
+            ):
+                raise ApiError(413, "Request body too large")
+            content = request.content if method in WITH_BODY else None
+            d = self.write_runner.run(call_with_body, endpoint, handler, plain, content, *ids[1:])
         d.addCallback(lambda reply: write_reply(request, reply))
         return d
 
     @staticmethod
     def _handler(endpoint: Endpoint, kind: str, method: str) -> Callable[..., Reply] | None:
-        if method != "GET":
-            return None
-        handlers: dict[str, Callable[..., Reply]] = {
-            "collection": endpoint.get_many,
-            "eval": endpoint.evaluate,
-            "instance": endpoint.get_single,
-            "relation": endpoint.get_relation,
-            "member": endpoint.get_relation_member,
+        if method == "GET":
+            handlers: dict[str, Callable[..., Reply]] = {
+                "collection": endpoint.get_many,
+                "eval": endpoint.evaluate,
+                "instance": endpoint.get_single,
+                "relation": endpoint.get_relation,
+                "member": endpoint.get_relation_member,
+            }
+            return handlers[kind]
+        writes = endpoint.writes
+        table: dict[tuple[str, str], Callable[..., Reply]] = {
+            ("collection", "POST"): writes.post,
+            ("collection", "PATCH"): writes.patch_many,
+            ("collection", "PUT"): writes.patch_many,
+            ("collection", "DELETE"): writes.delete_many,
+            ("instance", "PATCH"): writes.patch,
+            ("instance", "PUT"): writes.patch,
+            ("instance", "DELETE"): writes.delete,
+            ("relation", "DELETE"): writes.delete_relation,
+            ("member", "DELETE"): writes.delete_member,
         }
-        return handlers[kind]
+        return table.get((kind, method))
 
 
 __all__ = ["Registry", "RestlessRoutes", "allowed_methods", "json_reply"]

@@ -1,0 +1,41 @@
+"""SQLite settings for serving many requests from threads (and processes).
+
+``configure_sqlite(engine)`` makes every new connection use write-ahead
+logging (readers never block the writer), wait for locks instead of failing
+at once (``busy_timeout``), and enforce foreign keys (SQLite ignores them by
+default, which would let a write point at a row that does not exist).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+def configure_sqlite(
+    engine: Engine,
+    *,
+    wal: bool = True,
+    busy_timeout_ms: int = 10_000,
+    foreign_keys: bool = True,
+) -> Engine:
+    """Set SQLite pragmas on every connection of ``engine`` (no-op for other databases)."""
+    if engine.dialect.name != "sqlite":
+        return engine
+    memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
+            if wal and not memory:
+                cursor.execute("PRAGMA journal_mode = WAL")
+                cursor.execute("PRAGMA synchronous = NORMAL")
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,393 @@
+"""The write side of the protocol: POST, PATCH/PUT, DELETE, bulk operations, processors.
+
+Each test works on its own copy of the Chinook database (foreign keys on, as
+the service runs it) and checks both the answer and what is in the database
+afterwards: a rejected request must change nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine
+
+from chinook_svc import models
+from chinook_svc.restless import APIManager, ProcessingException
+from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless.sqlite import configure_sqlite
+
+from .restless_client import BASE, Client, q
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+ALL = ["GET", "POST", "PATCH", "PUT", "DELETE"]
+
+
+@pytest.fixture
+def db_file(chinook_file: Path, tmp_path: Path) -> Path:
+    """A private, writable copy of the Chinook database."""
+    target = tmp_path / "chinook.db"
+    shutil.copy(chinook_file, target)
+    return target
+
+
+def serve(db_file: Path, **options: Any) -> Client:
+    engine = configure_sqlite(create_engine(f"sqlite:///{db_file}"))
+    manager = APIManager(engine, runner=InlineRunner())
+    for name, model in models.DEFAULT.by_table().items():
+        manager.create_api(
+            model,
+            collection_name=name,
+            methods=ALL,
+            allow_patch_many=name in ("artists", "genres"),
+            allow_delete_many=name in ("artists", "genres"),
+            exclude_inline=("tracks",) if name in ("genres", "media_types", "playlists") else (),
+            **options.get(name, {}),
+        )
+    return Client(manager.resource())
+
+
+@pytest.fixture
+def client(db_file: Path) -> Client:
+    """Every Chinook table with every method enabled."""
+    return serve(db_file)
+
+
+def counts(db_file: Path) -> dict[str, int]:
+    """Row counts of every table."""
+    conn = sqlite3.connect(db_file)
+    try:
+        return {
+            t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]
+            for t in models.TABLE_NAMES["sqlitetutorial"].values()
+        }
+    finally:
+        conn.close()
+
+
+def send(client: Client, method: str, path: str, body: Any, **kwargs: Any) -> Any:
+    headers = kwargs.pop("headers", JSON_HEADERS)
+    return client.request(method, path, data=json.dumps(body).encode(), headers=headers, **kwargs)
+
+
+# -- POST ---------------------------------------------------------------------
+
+
+def test_post_creates(client: Client, db_file: Path) -> None:
+    """POST answers 201 with the object (relations one level deep) and its Location."""
+    before = counts(db_file)
+    answer = send(client, "POST", "/api/artists", {"name": "New Artist"})
+    assert answer.code == 201
+    created = answer.json
+    assert created["name"] == "New Artist" and created["albums"] == []
+    assert created["artist_id"] == 276
+    assert answer.headers["location"] == f"{BASE}/api/artists/276"
+    assert client.get("/api/artists/276").json == created
+    assert counts(db_file)["artists"] == before["artists"] + 1
+
+
+def test_post_links_and_creates_related(client: Client, db_file: Path) -> None:
+    """A nested object with a key links that row; without one it is created."""
+    linked = send(client, "POST", "/api/albums", {"title": "T1", "artist": {"artist_id": 1}})
+    assert linked.code == 201 and linked.json["artist"] == {"artist_id": 1, "name": "AC/DC"}
+    created = send(client, "POST", "/api/albums", {"title": "T2", "artist": {"name": "Fresh"}})
+    assert created.code == 201 and created.json["artist"]["name"] == "Fresh"
+    assert counts(db_file)["artists"] == 276
+
+
+def test_post_invoice_with_items_is_atomic(client: Client, db_file: Path) -> None:
+    """An invoice with nested items is created whole, or not at all."""
+    before = counts(db_file)
+    invoice = {
+        "customer_id": 1,
+        "invoice_date": "2014-01-01T10:00:00",
+        "total": 1.98,
+        "invoice_items": [
+            {"track_id": 1, "unit_price": 0.99, "quantity": 1},
+            {"track_id": 2, "unit_price": 0.99, "quantity": 1},
+        ],
+    }
+    answer = send(client, "POST", "/api/invoices", invoice)
+    assert answer.code == 201, answer.body
+    assert answer.json["invoice_date"] == "2014-01-01T10:00:00"
+    assert [i["track_id"] for i in answer.json["invoice_items"]] == [1, 2]
+    assert counts(db_file)["invoice_items"] == before["invoice_items"] + 2
+    invoice["invoice_items"][1]["track_id"] = 99999
+    bad = send(client, "POST", "/api/invoices", invoice)
+    assert (bad.code, bad.json["message"]) == (400, "IntegrityError")
+    assert b"INSERT" not in bad.body and b"FOREIGN" not in bad.body
+    after = counts(db_file)
+    assert after["invoices"] == before["invoices"] + 1
+    assert after["invoice_items"] == before["invoice_items"] + 2
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"name": "x", "nope": 1}, "Model does not have field 'nope'"),
+        ({"name": 5}, "Invalid value for field 'name'"),
+        ({"name": "x" * 121}, "Invalid value for field 'name'"),
+        ({"artist_id": "one"}, "Invalid value for field 'artist_id'"),
+        ({"name": "x", "albums": {"title": "y"}}, "'albums' takes a list"),
+        ({"name": "x", "albums": [{"title": "t", "album_id": 99999}]}, "No Album with key [99999]"),
+        ([1, 2], "Request body must be a JSON object"),
+    ],
+)
+def test_post_bad_bodies_are_400(client: Client, db_file: Path, body: Any, message: str) -> None:
+    """Unknown fields, wrong types, over-long strings, bad relations: 400, nothing written."""
+    before = counts(db_file)
+    answer = send(client, "POST", "/api/artists", body)
+    assert (answer.code, answer.json["message"]) == (400, message)
+    assert counts(db_file) == before
+
+
+def test_post_conflict_is_409(client: Client, db_file: Path) -> None:
+    """A duplicate primary key is a 409 IntegrityError; a missing foreign row a 400."""
+    answer = send(client, "POST", "/api/artists", {"artist_id": 1, "name": "Again"})
+    assert (answer.code, answer.json) == (409, {"message": "IntegrityError"})
+    answer = send(client, "POST", "/api/albums", {"title": "Orphan", "artist_id": 99999})
+    assert (answer.code, answer.json) == (400, {"message": "IntegrityError"})
+
+
+def test_post_body_framing(client: Client, db_file: Path) -> None:
+    """415 without a JSON Content-Type (even missing), 400 for bad JSON, 413 when too large."""
+    before = counts(db_file)
+    for headers in ({}, {"Content-Type": "text/plain"}):
+        answer = client.request("POST", "/api/artists", data=b'{"name": "x"}', headers=headers)
+        assert answer.code == 415
+        assert answer.json["message"] == 'Request must have "Content-Type: application/json" header'
+    answer = client.request("POST", "/api/artists", data=b"{nope", headers=JSON_HEADERS)
+    assert (answer.code, answer.json["message"]) == (400, "Unable to decode data")
+    answer = send(client, "POST", "/api/artists", {"name": "x" * (2 << 20)})
+    assert answer.code == 413
+    assert counts(db_file) == before
+
+
+# -- PATCH / PUT --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT"])
+def test_patch_updates_and_rereads(client: Client, method: str) -> None:
+    """PATCH (and PUT, its alias) sets fields and answers the object as re-read."""
+    answer = send(client, method, "/api/albums/1", {"title": "Renamed", "artist": {"artist_id": 2}})
+    assert answer.code == 200
+    assert answer.json["title"] == "Renamed" and answer.json["artist_id"] == 2
+    assert client.get("/api/albums/1").json == answer.json
+
+
+def test_patch_errors(client: Client, db_file: Path) -> None:
+    """Unknown field 400 (0.17's message), missing row 404, bad value 400; nothing changes."""
+    before = counts(db_file)
+    answer = send(client, "PATCH", "/api/albums/1", {"nope": 1})
+    assert (answer.code, answer.json["message"]) == (400, "Model does not have field 'nope'")
+    assert send(client, "PATCH", "/api/albums/99999", {"title": "x"}).code == 404
+    assert send(client, "PATCH", "/api/albums/1", {"title": None}).code == 400
+    assert client.get("/api/albums/1").json["title"] == "For Those About To Rock We Salute You"
+    assert counts(db_file) == before
+
+
+def test_patch_to_many_add_remove_and_replace(client: Client, db_file: Path) -> None:
+    """A to-many relation takes {"add", "remove"} or a replacing list."""
+    answer = send(
+        client, "PATCH", "/api/playlists/2", {"tracks": {"add": [{"track_id": 1}, {"track_id": 2}]}}
+    )
+    assert answer.code == 200
+    assert client.get("/api/playlists/2/tracks").json["num_results"] == 2
+    answer = send(client, "PATCH", "/api/playlists/2", {"tracks": {"remove": [{"track_id": 1}]}})
+    assert [t["track_id"] for t in client.get("/api/playlists/2/tracks").json["objects"]] == [2]
+    answer = send(
+        client, "PATCH", "/api/playlists/2", {"tracks": [{"track_id": 5}, {"track_id": 6}]}
+    )
+    assert [t["track_id"] for t in client.get("/api/playlists/2/tracks").json["objects"]] == [5, 6]
+    assert client.get("/api/tracks/1").code == 200
+
+
+def test_patch_remove_with_delete(client: Client, db_file: Path) -> None:
+    """A removed item marked "__delete__" is also deleted."""
+    track = send(
+        client, "POST", "/api/tracks",
+        {"name": "Tmp", "media_type_id": 1, "milliseconds": 1, "unit_price": 0.99, "album_id": 1},
+    ).json  # fmt: skip
+    answer = send(
+        client, "PATCH", "/api/albums/1",
+        {"tracks": {"remove": [{"track_id": track["track_id"], "__delete__": True}]}},
+    )  # fmt: skip
+    assert answer.code == 200
+    assert client.get(f"/api/tracks/{track['track_id']}").code == 404
+
+
+def test_patch_to_one_null(client: Client) -> None:
+    """A to-one relation takes null."""
+    answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})
+    assert answer.code == 200 and answer.json["support_rep"] is None
+
+
+# -- DELETE -------------------------------------------------------------------
+
+
+def test_delete_instance(client: Client, db_file: Path) -> None:
+    """DELETE answers 204 and the row is gone; again: 404."""
+    created = send(client, "POST", "/api/genres", {"name": "Polka"}).json
+    path = f"/api/genres/{created['genre_id']}"
+    answer = client.request("DELETE", path)
+    assert (answer.code, answer.body) == (204, b"")
+    assert client.get(path).code == 404
+    assert client.request("DELETE", path).code == 404
+
+
+def test_delete_referenced_row_is_refused(client: Client, db_file: Path) -> None:
+    """Deleting a row others depend on is a 400 IntegrityError and changes nothing."""
+    before = counts(db_file)
+    answer = client.request("DELETE", "/api/artists/1")
+    assert (answer.code, answer.json["message"]) == (400, "IntegrityError")
+    assert counts(db_file) == before
+
+
+def test_delete_relation_member(client: Client, db_file: Path) -> None:
+    """DELETE /<c>/<id>/<rel>/<relid> removes the link only; the whole relation is refused."""
+    before = counts(db_file)
+    assert client.request("DELETE", "/api/playlists/1/tracks/1").code == 204
+    assert client.get("/api/playlists/1/tracks/1").code == 404
+    assert client.get("/api/tracks/1").code == 200
+    assert counts(db_file)["playlist_track"] == before["playlist_track"] - 1
+    assert client.request("DELETE", "/api/playlists/1/tracks/1").code == 404
+    answer = client.request("DELETE", "/api/playlists/1/tracks")
+    assert (answer.code, answer.json["message"]) == (400, 'Cannot DELETE entire "tracks" relation')
+
+
+# -- bulk ---------------------------------------------------------------------
+
+
+def test_bulk_patch_and_delete(client: Client, db_file: Path) -> None:
+    """Bulk PATCH answers num_modified, bulk DELETE num_deleted, where enabled."""
+    for name in ("Polka", "Polka 2", "Waltz"):
+        send(client, "POST", "/api/genres", {"name": name})
+    query = {"filters": [{"name": "name", "op": "like", "val": "Polka%"}]}
+    answer = send(client, "PATCH", "/api/genres", {"q": query, "name": "Folk"})
+    assert (answer.code, answer.json) == (200, {"num_modified": 2})
+    folk = {"filters": [{"name": "name", "op": "==", "val": "Folk"}]}
+    assert client.get(f"/api/genres?{q(folk)}").json["num_results"] == 2
+    answer = client.request("DELETE", f"/api/genres?{q(folk)}")
+    assert (answer.code, answer.json) == (200, {"num_deleted": 2})
+    assert counts(db_file)["genres"] == 26
+
+
+def test_bulk_needs_enabling(client: Client, db_file: Path) -> None:
+    """Without allow_patch_many / allow_delete_many the collection URL refuses: 405."""
+    before = counts(db_file)
+    assert send(client, "PATCH", "/api/albums", {"title": "x"}).code == 405
+    assert client.request("DELETE", "/api/albums").code == 405
+    assert counts(db_file) == before
+
+
+def test_bulk_bad_query(client: Client, db_file: Path) -> None:
+    """A bulk request with a bad q is 400 and changes nothing."""
+    before = counts(db_file)
+    answer = send(
+        client, "PATCH", "/api/genres", {"q": {"filters": [{"name": "x", "op": "=="}]}, "name": "y"}
+    )
+    assert (answer.code, answer.json["message"]) == (400, "Unable to construct query")
+    answer = client.request("DELETE", "/api/genres?q={oops")
+    assert (answer.code, answer.json["message"]) == (400, "Unable to decode search query")
+    assert counts(db_file) == before
+
+
+# -- processors ---------------------------------------------------------------
+
+
+def test_processors_run_inside_the_transaction(db_file: Path) -> None:
+    """Preprocessors edit data; a postprocessor raising ProcessingException undoes the write."""
+
+    def stamp(data: dict[str, Any]) -> None:
+        data["name"] = data["name"].upper()
+
+    def veto(result: dict[str, Any]) -> None:
+        if result["name"] == "VETO":
+            raise ProcessingException(description="Vetoed", code=403)
+
+    client = serve(
+        db_file, genres={"preprocessors": {"POST": [stamp]}, "postprocessors": {"POST": [veto]}}
+    )
+    assert send(client, "POST", "/api/genres", {"name": "ok"}).json["name"] == "OK"
+    before = counts(db_file)
+    answer = send(client, "POST", "/api/genres", {"name": "veto"})
+    assert (answer.code, answer.json) == (403, {"message": "Vetoed"})
+    assert counts(db_file) == before
+
+
+def test_delete_processors_see_0_17_arguments(db_file: Path) -> None:
+    """DELETE_SINGLE processors get 0.17's keyword arguments."""
+    seen: list[Any] = []
+    client = serve(
+        db_file,
+        playlists={
+            "preprocessors": {"DELETE_SINGLE": [lambda **kw: seen.append(("pre", kw))]},
+            "postprocessors": {"DELETE_SINGLE": [lambda **kw: seen.append(("post", kw))]},
+        },
+    )
+    assert client.request("DELETE", "/api/playlists/1/tracks/1").code == 204
+    assert seen == [
+        ("pre", {"instance_id": "1", "relation_name": "tracks", "relation_instance_id": "1"}),
+        ("post", {"was_deleted": True}),
+    ]
+
+
+def test_validation_exceptions(db_file: Path) -> None:
+    """Exceptions listed in validation_exceptions become 400 {"validation_errors": ...}."""
+
+    class Invalid(Exception):
+        errors = {"name": "must not be empty"}
+
+    client = serve(
+        db_file, genres={"preprocessors": {"POST": []}, "validation_exceptions": [Invalid]}
+    )
+    engine_models = models.DEFAULT
+
+    from sqlalchemy import event
+
+    @event.listens_for(engine_models.Genre, "before_insert")
+    def refuse(mapper: Any, connection: Any, target: Any) -> None:
+        if target.name == "":
+            raise Invalid()
+
+    try:
+        before = counts(db_file)
+        answer = send(client, "POST", "/api/genres", {"name": ""})
+        assert answer.code == 400
+        assert answer.json["validation_errors"] == {"name": "must not be empty"}
+        assert counts(db_file) == before
+    finally:
+        event.remove(engine_models.Genre, "before_insert", refuse)
+
+
+# -- fuzzing ------------------------------------------------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=12,
+)
+album_fields = st.sampled_from(["title", "artist_id", "artist", "tracks", "album_id", "nope"])
+bodies = json_values | st.dictionaries(album_fields, json_values, max_size=4)
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=bodies, method=st.sampled_from(["POST", "PATCH"]))
+def test_random_bodies_never_5xx_and_rejections_change_nothing(
+    client: Client, db_file: Path, body: Any, method: str
+) -> None:
+    """Random JSON bodies never produce a 5xx; a rejected one leaves every row count as it was."""
+    before = counts(db_file)
+    path = "/api/albums" if method == "POST" else "/api/albums/5"
+    answer = client.request(method, path, data=json.dumps(body).encode(), headers=JSON_HEADERS)
+    assert answer.code < 500, answer.body
+    if answer.code >= 400:
+        assert counts(db_file) == before
