@@ -86,6 +86,8 @@ class CompiledSearch:
     limit: int | None
     offset: int | None
     single: bool
+    #: no filters, no order_by, no group_by: rows in primary-key order
+    plain: bool = False
 
 
 def parse_temporal(value: Any, kind: type) -> Any:
@@ -296,6 +298,7 @@ class Compiler:
             limit=search.limit,
             offset=search.offset,
             single=search.single,
+            plain=not (search.filters or search.order_by or search.group_by),
         )
 
 

@@ -26,7 +26,7 @@ from .compile import Compiler, FieldRules
 from .dberrors import read_error
 from .dialects import DialectRules, rules_for
 from .errors import ApiError, NotFound, ProcessingException, QueryError
-from .loader import SearchRunner, build_objects, pk_clause, relation_loader
+from .loader import SearchRunner, build_objects, relation_loader
 from .options import ApiOptions
 from .query import decode_json, decode_q, parse_search
 from .schema import ModelInfo, model_info
@@ -307,7 +307,7 @@ class Endpoint:
         """One object by primary key."""
         key = self._key(self._instance_id(instid))
         with self._connect() as conn:
-            raw = self.search.by_key(conn, pk_clause(self.info, key, self.pk_name))
+            raw = self.search.by_key(conn, self.pk_name, key)
             result = None if raw is None else build_objects(conn, self.shape, [raw])[0]
         return self._single(request, result)
 
@@ -324,7 +324,7 @@ class Endpoint:
         loader = relation_loader(rel)
         shape = full_shape(rel.target)
         with self._connect() as conn:
-            parent = self.search.by_key(conn, pk_clause(self.info, key, self.pk_name))
+            parent = self.search.by_key(conn, self.pk_name, key)
             if parent is None:
                 raise NotFound()
             if rel.uselist:
@@ -349,7 +349,7 @@ class Endpoint:
         related_key = coerce_key(target, target.primary_key_name(), relid)
         shape = full_shape(target)
         with self._connect() as conn:
-            parent = self.search.by_key(conn, pk_clause(self.info, key, self.pk_name))
+            parent = self.search.by_key(conn, self.pk_name, key)
             if parent is None:
                 raise NotFound()
             raw = relation_loader(rel).member(conn, parent, related_key)

@@ -14,14 +14,16 @@ that need model instances, through the ORM in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, func, select, tuple_
+from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
 from .compile import CompiledSearch
+from .prepared import PreparedCache, padded
 from .schema import ModelInfo, RelationInfo
 from .serialize import Converter, converter_for, plain_value
 from .shape import Shape
@@ -76,11 +78,19 @@ def pk_clause(info: ModelInfo, value: Any, pk_name: str | None = None) -> Any:
     return getattr(info.model, pk_name or info.primary_key_name()) == value
 
 
+def dialect_key(conn: Connection) -> tuple[Any, ...]:
+    """What the compiled form of a statement depends on, besides the statement."""
+    d = conn.dialect
+    return (d.name, d.driver, d.paramstyle, d.server_version_info)
+
+
 class SearchRunner:
     """Runs compiled searches against one model."""
 
     def __init__(self, info: ModelInfo) -> None:
         self.info = info
+        self.prepared = PreparedCache()
+        self.keys = columns_of(info).keys
 
     def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
         info = self.info
@@ -99,9 +109,17 @@ class SearchRunner:
                 stmt = stmt.group_by(*compiled.group_by)
         return stmt
 
+    def _pk_order(self) -> list[Any]:
+        return [self.info.columns[k].asc() for k in self.info.pk_names]
+
     def count(self, conn: Connection, compiled: CompiledSearch) -> int:
         """The number of rows the search yields (after its own limit/offset)."""
         info = self.info
+        if compiled.plain and compiled.limit is None and compiled.offset is None:
+            prepared = self.prepared.get(
+                ("count",), conn.dialect, lambda: select(func.count()).select_from(info.selectable)
+            )
+            return int(prepared.scalar(conn))
         pk_exprs = [info.columns[k] for k in info.pk_names]
         if compiled.limit is not None or compiled.offset is not None:
             inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
@@ -125,22 +143,43 @@ class SearchRunner:
         self, conn: Connection, compiled: CompiledSearch, start: int, size: int | None
     ) -> list[Raw]:
         """Raw column values of ``size`` rows from position ``start`` of the search."""
-        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
         offset = (compiled.offset or 0) + start
+        if size is None and compiled.limit is not None:
+            size = max(compiled.limit - start, 0)
+        keys = self.keys
+        if compiled.plain and size is not None:
+            prepared = self.prepared.get(
+                ("page",),
+                conn.dialect,
+                lambda: (
+                    base_select(self.info)
+                    .order_by(*self._pk_order())
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+            found = prepared.run(conn, {"limit": size, "offset": offset})
+            return [dict(zip(keys, row, strict=True)) for row in found]
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
         if size is not None:
             stmt = stmt.limit(size)
-        elif compiled.limit is not None:
-            stmt = stmt.limit(max(compiled.limit - start, 0))
         if offset:
             stmt = stmt.offset(offset)
-        keys = columns_of(self.info).keys
         return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
 
-    def by_key(self, conn: Connection, clause: Any) -> Raw | None:
-        """The raw values of the one row matching ``clause``, or ``None``."""
-        keys = columns_of(self.info).keys
-        row = conn.execute(base_select(self.info).where(clause).limit(1)).first()
-        return None if row is None else dict(zip(keys, row, strict=True))
+    def by_key(self, conn: Connection, name: str, value: Any) -> Raw | None:
+        """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
+        prepared = self.prepared.get(
+            ("by_key", name),
+            conn.dialect,
+            lambda: (
+                base_select(self.info)
+                .where(getattr(self.info.model, name) == bindparam("key"))
+                .limit(1)
+            ),
+        )
+        found = prepared.run(conn, {"key": value})
+        return dict(zip(self.keys, found[0], strict=True)) if found else None
 
 
 # -- relations ----------------------------------------------------------------
@@ -156,6 +195,8 @@ class RelationLoader:
         order = [] if not rel.prop.order_by else list(rel.prop.order_by)
         self.order = [*order, *(target.columns[k] for k in target.pk_names)]
         self.key_labels = [f"_parent_key_{i}" for i in range(len(rel.pairs))]
+        self.prepared = PreparedCache()
+        self.names = columns_of(target).keys
 
     def parent_key(self, raw: Raw) -> tuple[Any, ...] | None:
         """The values that join a parent row to its related rows."""
@@ -168,46 +209,57 @@ class RelationLoader:
         cols = columns_of(self.target).exprs
         if rel.secondary is None:
             key_cols = [remote for _, remote in rel.pairs]
-            stmt = select(
-                *cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
-            )
-            stmt = stmt.select_from(self.target.selectable)
+            from_: Any = self.target.selectable
         else:
             key_cols = [sec for _, sec in rel.pairs]
             on = and_(*(tc == sc for tc, sc in rel.secondary_target_pairs))
-            stmt = select(
-                *cols, *(c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
+            from_ = self.target.selectable.join(rel.secondary, on)
+        labels = (c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
+        return select(*cols, *labels).select_from(from_), key_cols
+
+    def _batch_statement(self, size: int) -> Select[Any]:
+        stmt, key_cols = self._select()
+        width = len(key_cols)
+        if width == 1:
+            clause = key_cols[0].in_([bindparam(f"k{i}_0") for i in range(size)])
+        else:
+            clause = tuple_(*key_cols).in_(
+                [tuple_(*(bindparam(f"k{i}_{j}") for j in range(width))) for i in range(size)]
             )
-            stmt = stmt.select_from(self.target.selectable.join(rel.secondary, on))
-        return stmt, key_cols
+        return stmt.where(clause).order_by(*self.order)
 
     def for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
         """For each parent (in order), its related rows' raw values."""
         if not self.rel.simple:
             return self._orm_for_parents(conn, parents)
         keys = [self.parent_key(p) for p in parents]
-        wanted = sorted({k for k in keys if k is not None}, key=repr)
+        wanted = list(dict.fromkeys(k for k in keys if k is not None))
         found: dict[tuple[Any, ...], list[Raw]] = {}
-        if wanted:
-            stmt, key_cols = self._select()
-            stmt = stmt.order_by(*self.order)
-            names = columns_of(self.target).keys
-            width = len(names)
-            for chunk in _chunks(wanted):
-                for row in conn.execute(stmt.where(_key_clause(key_cols, chunk))):
-                    values = tuple(row)
-                    raw = dict(zip(names, values[:width], strict=True))
-                    found.setdefault(values[width:], []).append(raw)
+        names = self.names
+        width = len(names)
+        for chunk in _chunks(wanted):
+            size = padded(len(chunk))
+            prepared = self.prepared.get(
+                ("batch", size), conn.dialect, partial(self._batch_statement, size)
+            )
+            values = {}
+            for i in range(size):
+                key = chunk[min(i, len(chunk) - 1)]
+                for j, v in enumerate(key):
+                    values[f"k{i}_{j}"] = v
+            for row in prepared.run(conn, values):
+                raw = dict(zip(names, row[:width], strict=True))
+                found.setdefault(tuple(row[width:]), []).append(raw)
         return [found.get(k, []) if k is not None else [] for k in keys]
 
     def _orm_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
         owner = self.rel.owner
         pks = [tuple(p[k] for k in owner.pk_names) for p in parents]
         pk_cols = [getattr(owner.model, k) for k in owner.pk_names]
-        names = columns_of(self.target).keys
+        names = self.names
         by_pk: dict[tuple[Any, ...], list[Raw]] = {}
         with Session(bind=conn) as session:
-            for chunk in _chunks(sorted(set(pks), key=repr)):
+            for chunk in _chunks(list(dict.fromkeys(pks))):
                 stmt: Any = (
                     select(owner.model)
                     .where(_key_clause(pk_cols, chunk))
@@ -223,7 +275,7 @@ class RelationLoader:
         return [by_pk.get(pk, []) for pk in pks]
 
     def _for_parent(self, parent: Raw) -> tuple[Select[Any], Any] | None:
-        """The related rows of one parent, and the related model's key columns in it."""
+        """The related rows of one parent (any relation), and the entity their keys are on."""
         rel = self.rel
         if not rel.simple:
             # Any join condition: let the ORM join along the relation itself.
@@ -243,8 +295,34 @@ class RelationLoader:
         stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
         return stmt, self.target.model
 
+    def _one_parent_statement(self, kind: str) -> Select[Any]:
+        stmt, key_cols = self._select()
+        stmt = stmt.where(*(c == bindparam(f"p{j}") for j, c in enumerate(key_cols)))
+        if kind == "count":
+            return select(func.count()).select_from(stmt.subquery())
+        if kind == "page":
+            return (
+                stmt.order_by(*self.order)
+                .limit(bindparam("limit", type_=Integer))
+                .offset(bindparam("offset", type_=Integer))
+            )
+        member = getattr(self.target.model, self.target.primary_key_name())
+        return stmt.where(member == bindparam("member")).limit(1)
+
+    def _one_parent(
+        self, conn: Connection, kind: str, key: tuple[Any, ...], **values: Any
+    ) -> list[Any]:
+        prepared = self.prepared.get(
+            (kind,), conn.dialect, lambda: self._one_parent_statement(kind)
+        )
+        values.update({f"p{j}": v for j, v in enumerate(key)})
+        return prepared.run(conn, values)
+
     def count_for(self, conn: Connection, parent: Raw) -> int:
         """How many rows the relation holds for one parent."""
+        if self.rel.simple:
+            key = self.parent_key(parent)
+            return 0 if key is None else int(self._one_parent(conn, "count", key)[0][0])
         found = self._for_parent(parent)
         if found is None:
             return 0
@@ -253,13 +331,19 @@ class RelationLoader:
 
     def page_for(self, conn: Connection, parent: Raw, start: int, size: int | None) -> list[Raw]:
         """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
+        names = self.names
+        width = len(names)
+        if self.rel.simple and size is not None:
+            key = self.parent_key(parent)
+            if key is None:
+                return []
+            rows = self._one_parent(conn, "page", key, limit=size, offset=start)
+            return [dict(zip(names, row[:width], strict=True)) for row in rows]
         found = self._for_parent(parent)
         if found is None:
             return []
         stmt, entity = found
         stmt = stmt.order_by(*self._order_for(entity)).offset(start or None).limit(size)
-        names = columns_of(self.target).keys
-        width = len(names)
         return [dict(zip(names, tuple(row)[:width], strict=True)) for row in conn.execute(stmt)]
 
     def _order_for(self, entity: Any) -> list[Any]:
@@ -269,16 +353,22 @@ class RelationLoader:
 
     def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
         """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
-        found = self._for_parent(parent)
-        if found is None:
+        names = self.names
+        if self.rel.simple:
+            parent_key = self.parent_key(parent)
+            if parent_key is None:
+                return None
+            rows = self._one_parent(conn, "member", parent_key, member=key)
+        else:
+            found = self._for_parent(parent)
+            if found is None:
+                return None
+            stmt, entity = found
+            clause = getattr(entity, self.target.primary_key_name()) == key
+            rows = [tuple(r) for r in conn.execute(stmt.where(clause).limit(1))]
+        if not rows:
             return None
-        stmt, entity = found
-        clause = getattr(entity, self.target.primary_key_name()) == key
-        row = conn.execute(stmt.where(clause).limit(1)).first()
-        if row is None:
-            return None
-        names = columns_of(self.target).keys
-        return dict(zip(names, tuple(row)[: len(names)], strict=True))
+        return dict(zip(names, rows[0][: len(names)], strict=True))
 
 
 _relation_loaders: dict[RelationInfo, RelationLoader] = {}

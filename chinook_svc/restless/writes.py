@@ -21,7 +21,7 @@ from .dberrors import write_error
 from .deserialize import BodyError, Deserializer, check_fields
 from .endpoint import ApiRequest, Reply, coerce_key, json_reply
 from .errors import ApiError, NotFound, ProcessingException
-from .loader import build_objects, pk_clause
+from .loader import build_objects
 from .query import decode_json, decode_q, parse_search
 from .shape import Shape
 
@@ -92,7 +92,7 @@ class Writes:
     def _object(self, conn: Any, instance: Any) -> tuple[dict[str, Any], Any]:
         """The JSON object of a flushed instance, read back from the database."""
         key = getattr(instance, self.endpoint.pk_name)
-        raw = self.endpoint.search.by_key(conn, pk_clause(self.info, key, self.endpoint.pk_name))
+        raw = self.endpoint.search.by_key(conn, self.endpoint.pk_name, key)
         if raw is None:
             raise NotFound()
         return build_objects(conn, self.shape, [raw])[0], key
