@@ -5,9 +5,22 @@ see ``NOTICE``) ships as ``data/chinook.json.gz``, built by
 ``scripts/build_sample.py``.  It equals sqlitetutorial.net's ``chinook.db``
 row for row.
 
+* :func:`load_sample` loads it into any SQLAlchemy database;
+* :func:`ensure_sample_database` materialises it once into a SQLite file (the
+  service's default database) and returns that file's URL;
 * :func:`read_rows` gives the bundled rows of one table.
 """
 
 from ._data import SampleDataError, read_rows
+from ._file import default_sample_path, ensure_sample_database
+from ._load import LoadReport, SampleError, load_sample
 
-__all__ = ["SampleDataError", "read_rows"]
+__all__ = [
+    "LoadReport",
+    "SampleDataError",
+    "SampleError",
+    "default_sample_path",
+    "ensure_sample_database",
+    "load_sample",
+    "read_rows",
+]
