@@ -16,7 +16,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("CHINOOK_SHARED", ROOT.parent / "shared"))
+
+
+def _find_shared() -> Path:
+    """``shared/`` beside the project (or beside the worktree folder holding it)."""
+    if "CHINOOK_SHARED" in os.environ:
+        return Path(os.environ["CHINOOK_SHARED"])
+    for candidate in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
+        if candidate.is_dir():
+            return candidate
+    return ROOT.parent / "shared"
+
+
+SHARED = _find_shared()
 REFERENCE = SHARED / "chinook"
 
 POSTGRES_URL = os.environ.get(
