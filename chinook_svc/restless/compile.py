@@ -112,6 +112,7 @@ def parse_temporal(value: Any, kind: type) -> Any:
     return moment.date() if kind is datetime.date else moment
 
 
+_EMPTY = Search()
 _SCALARS = (str, int, float, bool)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
@@ -123,6 +124,7 @@ class Compiler:
         self.info = info
         self.rules = rules
         self.dialect = dialect
+        self._plain: CompiledSearch | None = None
 
     # -- names --------------------------------------------------------------
 
@@ -289,6 +291,14 @@ class Compiler:
 
     def compile(self, search: Search) -> CompiledSearch:
         """Everything the loader needs to run ``search``."""
+        if search == _EMPTY:
+            # The most common search of all (no q): built once.
+            if self._plain is None:
+                self._plain = self._compile(search)
+            return self._plain
+        return self._compile(search)
+
+    def _compile(self, search: Search) -> CompiledSearch:
         order, joins = self.order_by(search)
         return CompiledSearch(
             where=self.where(search.filters),
