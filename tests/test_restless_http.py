@@ -7,12 +7,10 @@ per-instance ``Klein()`` without it; the same handlers must serve both.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from klein import Klein
-from treq.testing import StubTreq
-from twisted.internet.defer import ensureDeferred
+from service_support import request
 from twisted.web.iweb import IRequest
 
 from chinook_svc.restless.http import add_error_handling
@@ -46,17 +44,8 @@ def per_instance() -> Klein:
 
 def fetch(app: Klein, url: str) -> tuple[int, Any]:
     """GET ``url`` from ``app`` in memory: (status, decoded JSON body)."""
-    stub = StubTreq(app.resource())
-    results: list[tuple[int, Any]] = []
-
-    async def go() -> None:
-        response = await stub.get(url)
-        results.append((response.code, json.loads(await stub.content(response))))
-
-    ensureDeferred(go())
-    stub.flush()
-    (result,) = results
-    return result
+    status, _, body = request(app.resource(), url)
+    return status, body
 
 
 def test_class_level_app_not_found_is_json() -> None:
