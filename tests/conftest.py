@@ -53,7 +53,10 @@ def missing(reason: str, *, mandatory: bool) -> None:
 def reference_dir() -> Path:
     """``../shared/chinook``, the reference copies of the Chinook database."""
     if not (REFERENCE / "chinook.db").exists():
-        missing(f"reference databases not found at {REFERENCE}", mandatory=_flag("CHINOOK_REQUIRE_REFERENCE"))
+        missing(
+            f"reference databases not found at {REFERENCE}",
+            mandatory=_flag("CHINOOK_REQUIRE_REFERENCE"),
+        )
     return REFERENCE
 
 
