@@ -40,6 +40,15 @@ def make_tiny_chinook(path: Path) -> str:
     return url
 
 
+def assert_article_first_page(body: Any) -> None:
+    """``body`` is the flask-restless article's ``/api/Albums`` on the reference database."""
+    assert (body["num_results"], body["page"], body["total_pages"]) == (347, 1, 35)
+    first = body["objects"][0]
+    assert first["album_id"] == 1
+    assert first["title"] == "For Those About To Rock We Salute You"
+    assert first["artist"]["name"] == "AC/DC"
+
+
 def copy_reference(reference_db: Path, directory: Path) -> Path:
     """A private copy of the reference database (never write into ../shared)."""
     target = directory / "chinook.db"
