@@ -7,11 +7,15 @@ config file, then defaults), and the service is built by the same
 """
 
 from twisted.application import service
+from twisted.python.usage import UsageError
 
 from chinook_svc import tap
 
 options = tap.Options()
-options.parseOptions([])  # no command line here: the environment and config file decide
+try:
+    options.parseOptions([])  # no command line here: the environment and config file decide
+except UsageError as e:
+    raise SystemExit(f"chinook.tac: {e}") from None
 
 application = service.Application("chinook")
 tap.makeService(options).setServiceParent(application)

@@ -84,7 +84,12 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
         raise usage.UsageError(f"cannot prepare the embedded sample: {e}") from None
     try:
         engine = open_engine(url, pool_size=settings.threads)
-    except Exception as e:  # SQLAlchemy's errors: no such driver, bad URL arguments ...
+    except ModuleNotFoundError as e:
+        raise usage.UsageError(
+            f"cannot open database: no driver {e.name!r}; "
+            "pip install 'chinook-svc[postgres]' or 'chinook-svc[mysql]'"
+        ) from None
+    except Exception as e:  # SQLAlchemy's errors: unknown dialect, bad URL arguments ...
         raise usage.UsageError(f"cannot open database: {e}") from None
     pool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
     try:
@@ -110,10 +115,17 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
 
 
 def makeService(options: Options) -> MultiService:
-    """The service ``twistd chinook`` runs, on the global reactor."""
+    """The service ``twistd chinook`` runs, on the global reactor.
+
+    A database that cannot be served ends twistd with a one-line message
+    (``SystemExit``) rather than a traceback.
+    """
     from twisted.internet import reactor
 
-    return build_service(options.settings, reactor)
+    try:
+        return build_service(options.settings, reactor)
+    except usage.UsageError as e:
+        raise SystemExit(f"twistd chinook: {e}") from None
 
 
 __all__ = ["Options", "build_service", "makeService"]

@@ -206,6 +206,21 @@ def test_make_service_uses_the_global_reactor(tiny_url: str) -> None:
     database.engine.dispose()
 
 
+def test_make_service_reports_bad_databases_in_one_line(tmp_path: Path) -> None:
+    """makeService turns a database it cannot serve into a SystemExit with the reason."""
+    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{tmp_path}/empty.db"})
+    options.parseOptions([])
+    with pytest.raises(SystemExit, match=r"^twistd chinook: no Chinook tables found"):
+        tap.makeService(options)
+
+
+def test_missing_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL whose driver is not installed says which extra to install."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(UsageError, match=r"no driver 'psycopg'.*chinook-svc\[postgres\]"):
+        tap.build_service(Settings(db_url="postgresql+psycopg://u@h/db"), MemoryReactorClock())
+
+
 def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without --db and without the sample package, twistd says to pass --db."""
     monkeypatch.setitem(sys.modules, "chinook_svc.sample", None)
