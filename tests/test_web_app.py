@@ -7,6 +7,7 @@ running reactor.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ COLLECTIONS = {
 
 
 @pytest.fixture
-def tiny_app(tmp_path: Path) -> ChinookApp:
+def tiny_app(tmp_path: Path) -> Iterator[ChinookApp]:
     """A ChinookApp over a tiny Chinook database, database calls inline."""
     engine = open_engine(make_tiny_chinook(tmp_path / "tiny.db"))
     yield ChinookApp(engine, InlineRunner(), Clock())
