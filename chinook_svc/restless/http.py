@@ -8,6 +8,7 @@ never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from klein import Klein
@@ -22,6 +23,8 @@ from .endpoint import JSON, ApiRequest, Reply, json_reply
 from .errors import INTERNAL, ApiError
 
 log = Logger()
+
+_Handler = Callable[[IRequest, Failure], Any]
 
 
 def _text(value: bytes) -> str:
@@ -63,10 +66,35 @@ def write_reply(request: IRequest, reply: Reply) -> bytes:
     return reply.body
 
 
-def add_error_handling(app: Klein) -> None:
-    """Register JSON error handlers on a Klein app: specific ones first, catch-all last."""
+def _handles(app: Klein, *exceptions: type[Exception]) -> Callable[[_Handler], _Handler]:
+    """``app.handle_errors(*exceptions)`` for a ``(request, failure)`` handler.
 
-    @app.handle_errors(RequestRedirect)
+    Klein calls error handlers of a class-level app (``app = Klein()`` on a
+    class, used through an instance) with the instance first; the wrapper
+    drops it, so the same handlers serve both kinds of app.
+    """
+
+    def register(handler: _Handler) -> _Handler:
+        def adapted(*args: Any) -> Any:
+            request, failure = args[-2:]
+            return handler(request, failure)
+
+        # Klein's types cannot express "either calling convention".
+        handle: Any = app.handle_errors(*exceptions)
+        handle(adapted)
+        return handler
+
+    return register
+
+
+def add_error_handling(app: Klein) -> None:
+    """Register JSON error handlers on a Klein app: specific ones first, catch-all last.
+
+    Works for an app made per instance (``self.app = Klein()``) and for a
+    class-level ``app = Klein()`` alike.
+    """
+
+    @_handles(app, RequestRedirect)
     def redirect(request: IRequest, failure: Failure) -> bytes:
         error: Any = failure.value
         return write_reply(
@@ -74,7 +102,7 @@ def add_error_handling(app: Klein) -> None:
             json_reply(error.code, {"message": "Moved"}, {"Location": error.new_url}),
         )
 
-    @app.handle_errors(MethodNotAllowed)
+    @_handles(app, MethodNotAllowed)
     def method_not_allowed(request: IRequest, failure: Failure) -> bytes:
         error: Any = failure.value
         allow = ", ".join(sorted(error.valid_methods or ()))
@@ -82,24 +110,24 @@ def add_error_handling(app: Klein) -> None:
             request, json_reply(405, {"message": "Method not allowed"}, {"Allow": allow})
         )
 
-    @app.handle_errors(HTTPException)
+    @_handles(app, HTTPException)
     def http_error(request: IRequest, failure: Failure) -> bytes:
         error: Any = failure.value
         code = error.code or 500
         message = "Not found" if code == 404 else (error.name or "Error")
         return write_reply(request, json_reply(code, {"message": message}))
 
-    @app.handle_errors(ApiError)
+    @_handles(app, ApiError)
     def api_error(request: IRequest, failure: Failure) -> bytes:
         error: Any = failure.value
         return write_reply(request, json_reply(error.status, error.body(), error.headers))
 
-    @app.handle_errors(CancelledError)
+    @_handles(app, CancelledError)
     def cancelled(request: IRequest, failure: Failure) -> None:
         # The client went away; there is nobody to answer.
         return None
 
-    @app.handle_errors(Exception)
+    @_handles(app, Exception)
     def internal(request: IRequest, failure: Failure) -> bytes:
         log.failure(
             "Unhandled error on {method} {uri}",

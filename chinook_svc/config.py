@@ -1,0 +1,290 @@
+"""Service settings: one frozen :class:`Settings`, from options, environment and a config file.
+
+Precedence, highest first: command-line options, ``CHINOOK_*`` environment
+variables, the config file (``--config`` or ``CHINOOK_CONFIG``), defaults.
+
+Two config file formats are read, neither of them executed:
+
+* the flask-restless article's ``config.cfg``: one ``KEY = python-literal``
+  per statement, comments allowed, e.g. ``SQLALCHEMY_DATABASE_URI =
+  'sqlite:///chinook.db'`` and ``DEBUG = True``; the file is parsed with
+  :mod:`ast` and each value read with :func:`ast.literal_eval`;
+* TOML, when the file name ends in ``.toml``: top-level keys ``listen``,
+  ``db``, ``threads``, ``debug``, ``data_dir``, ``shutdown_timeout``; tables
+  (``[aggregate]``, ...) are kept in :attr:`Settings.tables` for the features
+  that read them.
+
+A relative SQLite path in a config file is relative to the file's directory.
+Unknown keys are logged and ignored; bad values raise :class:`UsageError`.
+
+To add a setting: add a field to :class:`Settings` and one :class:`Option`
+to :data:`OPTIONS` (its environment variable and config keys).
+"""
+
+from __future__ import annotations
+
+import ast
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from attrs import field, frozen
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+from twisted.logger import Logger
+from twisted.python.usage import UsageError
+
+log = Logger()
+
+DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
+MAX_THREADS = 256
+
+
+def _readonly(value: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
+    return MappingProxyType({k: MappingProxyType(dict(v)) for k, v in value.items()})
+
+
+@frozen
+class Settings:
+    """Everything the service is configured with.
+
+    Attributes:
+        listen: Twisted server endpoint description, e.g. ``tcp:8080``.
+        db_url: SQLAlchemy URL of the database; ``None`` means the
+            embedded Chinook sample.
+        data_dir: where the embedded sample is materialised (``None``: the
+            sample's own default, the user data directory).
+        threads: database worker threads (``None``: the size of the
+            engine's connection pool).
+        debug: more logging. Never shows tracebacks to clients.
+        shutdown_timeout: seconds to wait for in-flight requests on stop.
+        config_file: the config file the settings were read from, if any.
+        tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
+    """
+
+    listen: str = DEFAULT_LISTEN
+    db_url: str | None = None
+    data_dir: Path | None = None
+    threads: int | None = None
+    debug: bool = False
+    shutdown_timeout: float = 10.0
+    config_file: Path | None = None
+    tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        """The TOML table ``[name]``, empty if the file had none."""
+        return self.tables.get(name, MappingProxyType({}))
+
+
+# -- value parsers: raw value (str from env/CLI, or a literal from a file) -> field value ---
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a non-empty string")
+    return value.strip()
+
+
+def _db_url(value: object) -> str:
+    text = _text(value)
+    try:
+        make_url(text)
+    except ArgumentError as e:
+        raise ValueError(f"not a SQLAlchemy database URL ({e})") from None
+    return text
+
+
+def _threads(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
+        raise ValueError(f"expected a whole number from 1 to {MAX_THREADS}")
+    return value
+
+
+def _seconds(value: object) -> float:
+    try:
+        seconds = float(value) if isinstance(value, (str, int, float)) else -1.0
+    except ValueError:
+        seconds = -1.0
+    if isinstance(value, bool) or not 0 < seconds <= 3600:
+        raise ValueError("expected a number of seconds, more than 0 and at most 3600")
+    return seconds
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError("expected true or false")
+
+
+def _path(value: object) -> Path:
+    return Path(_text(value)).expanduser()
+
+
+@frozen
+class Option:
+    """One setting's sources.
+
+    Attributes:
+        name: the :class:`Settings` attribute.
+        parse: turns a raw value into the attribute's value; raises ValueError.
+        cli: its command-line option (``None``: none).
+        env: its environment variable.
+        cfg_keys: its keys in a ``config.cfg`` file.
+        toml_key: its key in a TOML file.
+    """
+
+    name: str
+    parse: Callable[[object], Any]
+    cli: str | None
+    env: str
+    cfg_keys: tuple[str, ...]
+    toml_key: str
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("listen", _text, "listen", "CHINOOK_LISTEN", ("LISTEN",), "listen"),
+    Option("db_url", _db_url, "db", "CHINOOK_DB", ("SQLALCHEMY_DATABASE_URI", "DB"), "db"),
+    Option("data_dir", _path, "data-dir", "CHINOOK_DATA_DIR", ("DATA_DIR",), "data_dir"),
+    Option("threads", _threads, "threads", "CHINOOK_THREADS", ("THREADS",), "threads"),
+    Option("debug", _bool, "debug", "CHINOOK_DEBUG", ("DEBUG",), "debug"),
+    Option("shutdown_timeout", _seconds, None, "CHINOOK_SHUTDOWN_TIMEOUT",
+           ("SHUTDOWN_TIMEOUT",), "shutdown_timeout"),
+)  # fmt: skip
+CONFIG_ENV = "CHINOOK_CONFIG"
+
+
+def _parse(option: Option, value: object, source: str) -> Any:
+    try:
+        return option.parse(value)
+    except ValueError as e:
+        raise UsageError(f"{source}: bad value {value!r} for {option.name}: {e}") from None
+
+
+# -- config files ---------------------------------------------------------------------------
+
+
+def read_cfg(text: str, source: str) -> dict[str, Any]:
+    """``KEY = literal`` assignments of a flask-style ``config.cfg``, never executed."""
+    try:
+        tree = ast.parse(text, filename=source)
+    except SyntaxError as e:
+        raise UsageError(f"{source}, line {e.lineno}: not a KEY = value line") from None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            raise UsageError(f"{source}, line {node.lineno}: only KEY = value lines are allowed")
+        key = node.targets[0].id
+        try:
+            values[key] = ast.literal_eval(node.value)
+        except ValueError:
+            raise UsageError(
+                f"{source}, line {node.lineno}: the value of {key} must be a Python literal"
+            ) from None
+    return values
+
+
+def read_toml(text: str, source: str) -> dict[str, Any]:
+    """The contents of a TOML config file."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{source}: not valid TOML ({e})") from None
+
+
+def _relative_to(base: Path, url: str) -> str:
+    """A SQLite URL whose relative file path is taken from ``base``."""
+    parsed = make_url(url)
+    database = parsed.database
+    if (
+        parsed.get_backend_name() != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+        or Path(database).is_absolute()
+    ):
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
+
+
+def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """Settings values and TOML tables from a config file (``.toml`` or ``config.cfg`` style)."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read config file {source}: {e}") from None
+    is_toml = path.suffix.lower() == ".toml"
+    raw = read_toml(text, source) if is_toml else read_cfg(text, source)
+    by_key = {(o.toml_key if is_toml else k): o for o in OPTIONS for k in o.cfg_keys}
+    values: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {}
+    for key, value in raw.items():
+        option = by_key.get(key)
+        if option is not None:
+            values[option.name] = _parse(option, value, f"{source}: {key}")
+        elif is_toml and isinstance(value, dict):
+            tables[key] = value
+        else:
+            log.warn("{source}: unknown setting {key!r} ignored", source=source, key=key)
+    if values.get("db_url"):
+        values["db_url"] = _relative_to(path.parent.resolve(), values["db_url"])
+    return values, tables
+
+
+# -- all sources together ---------------------------------------------------------------------
+
+
+def load_settings(options: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Settings from command-line ``options`` (``None`` = not given), ``environ`` and a file.
+
+    Args:
+        options: command-line values by option name (``db``, ``data-dir``,
+            ..., and ``config`` for the config file); missing or ``None``
+            values were not given.
+        environ: the environment (``CHINOOK_*`` variables).
+
+    Raises:
+        UsageError: a value is bad or the config file cannot be read.
+    """
+    config = options.get("config") or environ.get(CONFIG_ENV) or None
+    values: dict[str, Any] = {}
+    tables: dict[str, dict[str, Any]] = {}
+    config_file = None
+    if config:
+        config_file = Path(config).expanduser()
+        values, tables = read_config_file(config_file)
+    for option in OPTIONS:
+        env_value = environ.get(option.env)
+        if env_value is not None and (env_value.strip() or option.parse is _bool):
+            values[option.name] = _parse(option, env_value, option.env)
+        cli_value = None if option.cli is None else options.get(option.cli)
+        if cli_value is not None:
+            values[option.name] = _parse(option, cli_value, f"--{option.cli}")
+    return Settings(**values, config_file=config_file, tables=tables)
+
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_LISTEN",
+    "OPTIONS",
+    "Option",
+    "Settings",
+    "load_settings",
+    "read_cfg",
+    "read_config_file",
+    "read_toml",
+]

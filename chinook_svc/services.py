@@ -1,0 +1,102 @@
+"""The long-lived parts of the service, as Twisted services with an orderly stop.
+
+``makeService`` (``chinook_svc.tap``) puts them in one
+:class:`SequentialService`::
+
+    DatabaseService  (thread pool + engine)     starts first, stops last
+    DrainService     (waits for in-flight requests)
+    listening port   (strports.service)         starts last, stops first
+
+so that on SIGTERM the port closes first, requests already accepted finish
+(up to a bound), and only then the thread pool stops and the engine closes
+its connections (which is when SQLite removes its ``-wal``/``-shm`` files).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import Engine
+from twisted.application.service import IService, MultiService, Service
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+
+from chinook_svc.database import describe
+from chinook_svc.web.site import InFlight
+
+
+class SequentialService(MultiService):
+    """A ``MultiService`` that stops its children one at a time, last added first.
+
+    ``MultiService`` stops all children at once; here each child's stop
+    (and the Deferred it returns) completes before the next one starts.
+    """
+
+    def stopService(self) -> Deferred[None]:
+        """Stop the children in reverse order, each after the previous one has stopped."""
+        Service.stopService(self)
+        return Deferred.fromCoroutine(self._stop_children(list(reversed(list(self)))))
+
+    async def _stop_children(self, children: list[IService]) -> None:
+        for child in children:
+            result: Any = child.stopService()
+            if isinstance(result, Deferred):
+                await result
+
+
+class DatabaseService(Service):
+    """Owns the database thread pool and the engine: starts the pool, stops both.
+
+    Args:
+        engine: disposed (every pooled connection closed) on stop.
+        pool: started on start, stopped on stop.
+    """
+
+    log = Logger()
+
+    def __init__(self, engine: Engine, pool: ThreadPool) -> None:
+        self.engine = engine
+        self.pool = pool
+
+    def startService(self) -> None:
+        """Start the thread pool."""
+        super().startService()
+        self.pool.start()
+        self.log.info(
+            "Serving {db} with {threads} database thread(s)",
+            db=describe(self.engine),
+            threads=self.pool.max,
+        )
+
+    def stopService(self) -> None:
+        """Stop the thread pool (its threads are idle by now), then close all connections."""
+        super().stopService()
+        if self.pool.started:
+            self.pool.stop()
+        self.engine.dispose()
+        self.log.info("Database closed")
+
+
+class DrainService(Service):
+    """On stop, waits until no request is in flight, at most ``timeout`` seconds.
+
+    Args:
+        in_flight: the site's request counter.
+        clock: times the upper bound.
+        timeout: the upper bound, in seconds.
+    """
+
+    def __init__(self, in_flight: InFlight, clock: IReactorTime, timeout: float) -> None:
+        self.in_flight = in_flight
+        self.clock = clock
+        self.timeout = timeout
+
+    def stopService(self) -> Deferred[bool]:
+        """A Deferred that fires when the requests are done (``True``) or time is up (``False``)."""
+        super().stopService()
+        return self.in_flight.wait(self.clock, self.timeout)
+
+
+__all__ = ["DatabaseService", "DrainService", "SequentialService"]

@@ -1,0 +1,131 @@
+"""``twistd chinook``: command-line options and the one place the service is wired.
+
+``makeService`` is the only code that imports the global reactor; it hands
+it to :func:`build_service`, which builds, in order: Settings → engine →
+thread pool (as big as the connection pool) → runner → ``ChinookApp`` →
+``TrackingSite`` (tracebacks never shown) → ``strports.service(listen, site)``,
+all in one :class:`~chinook_svc.services.SequentialService`. The plugin
+(``twisted/plugins/chinook_plugin.py``) and ``chinook.tac`` both call
+``makeService``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.python import usage
+from twisted.python.threadpool import ThreadPool
+
+from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
+from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
+from chinook_svc.models import EditionError
+from chinook_svc.restless.manager import pool_size_for
+from chinook_svc.restless.runner import ThreadPoolRunner
+from chinook_svc.services import DatabaseService, DrainService, SequentialService
+from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.site import InFlight, TrackingSite
+
+
+class Options(usage.Options):
+    """Options of ``twistd chinook``; each overrides its ``CHINOOK_*`` variable.
+
+    Args:
+        environ: the environment to read ``CHINOOK_*`` from (default:
+            ``os.environ``); tests pass their own.
+    """
+
+    synopsis = "[--listen ENDPOINT] [--db URL] [--config FILE] [options]"
+    longdesc = (
+        "Serve a Chinook database as a flask-restless 0.17 compatible JSON API. "
+        "Without --db, the embedded Chinook sample is served. Precedence: options, "
+        "then CHINOOK_* environment variables, then the config file, then defaults."
+    )
+    optParameters = [
+        ["listen", None, None, f"Endpoint to listen on (default {DEFAULT_LISTEN}) "
+         "[CHINOOK_LISTEN]"],
+        ["db", None, None, "SQLAlchemy database URL (default: the embedded sample) [CHINOOK_DB]"],
+        ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
+        ["threads", None, None, "Database worker threads (default: connection pool size) "
+         "[CHINOOK_THREADS]"],
+        ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
+    ]  # fmt: skip
+    optFlags = [["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"]]
+
+    settings: Settings
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self._environ = os.environ if environ is None else environ
+
+    def postOptions(self) -> None:
+        """Merge options, environment and config file into :attr:`settings`."""
+        given: dict[str, Any] = dict(self)
+        # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
+        given["debug"] = True if self["debug"] else None
+        self.settings = load_settings(given, self._environ)
+
+
+def build_service(settings: Settings, reactor: Any) -> MultiService:
+    """The whole service for ``settings`` on ``reactor``, not started.
+
+    Raises:
+        usage.UsageError: the database cannot be opened or served, or the
+            listen description is bad.
+    """
+    try:
+        url = settings.db_url or sample_database_url(settings.data_dir)
+    except SampleUnavailable as e:
+        raise usage.UsageError(str(e)) from None
+    except OSError as e:
+        raise usage.UsageError(f"cannot prepare the embedded sample: {e}") from None
+    try:
+        engine = open_engine(url, pool_size=settings.threads)
+    except ModuleNotFoundError as e:
+        raise usage.UsageError(
+            f"cannot open database: no driver {e.name!r}; "
+            "pip install 'chinook-svc[postgres]' or 'chinook-svc[mysql]'"
+        ) from None
+    except Exception as e:  # SQLAlchemy's errors: unknown dialect, bad URL arguments ...
+        raise usage.UsageError(f"cannot open database: {e}") from None
+    pool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
+    try:
+        app = ChinookApp(engine, ThreadPoolRunner(reactor, pool), reactor)
+    except EditionError as e:
+        engine.dispose()
+        raise usage.UsageError(str(e)) from None
+    except Exception as e:  # the driver's errors: refused, no such file, bad password ...
+        engine.dispose()
+        raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
+    in_flight = InFlight()
+    site = TrackingSite(app.resource(), in_flight, reactor=reactor, verbose=settings.debug)
+    try:
+        listening = strports.service(settings.listen, site, reactor=reactor)
+    except (ValueError, KeyError, TypeError) as e:
+        engine.dispose()
+        raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
+    top = SequentialService()
+    DatabaseService(engine, pool).setServiceParent(top)
+    DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    listening.setServiceParent(top)
+    return top
+
+
+def makeService(options: Options) -> MultiService:
+    """The service ``twistd chinook`` runs, on the global reactor.
+
+    A database that cannot be served ends twistd with a one-line message
+    (``SystemExit``) rather than a traceback.
+    """
+    from twisted.internet import reactor
+
+    try:
+        return build_service(options.settings, reactor)
+    except usage.UsageError as e:
+        raise SystemExit(f"twistd chinook: {e}") from None
+
+
+__all__ = ["Options", "build_service", "makeService"]

@@ -1,0 +1,77 @@
+"""Mounting the Chinook API in another Twisted web application.
+
+::
+
+    from chinook_svc import make_resource
+
+    root = Resource()
+    root.putChild(b"music", make_resource("sqlite:///chinook.db", reactor=reactor))
+
+or, in a Klein app::
+
+    music = make_resource(reactor=reactor)
+
+    @app.route("/music/", branch=True)
+    def music_api(request):
+        return music
+
+Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import IResource
+
+from chinook_svc.database import open_engine, sample_database_url
+from chinook_svc.restless.manager import pool_size_for
+from chinook_svc.restless.runner import ThreadPoolRunner
+
+from .app import ChinookApp
+
+
+def make_resource(
+    db_url: str | None = None,
+    *,
+    reactor: Any = None,
+    threadpool: ThreadPool | None = None,
+) -> IResource:
+    """The Chinook service as a ``twisted.web`` resource, to put anywhere in a resource tree.
+
+    Blocks while it opens the database and detects its Chinook edition: call
+    it while setting up, before the reactor runs.
+
+    Args:
+        db_url: SQLAlchemy URL of a Chinook database (``None``: the embedded
+            sample, materialised in the user data directory on first use).
+        reactor: the reactor the application runs on (``None``: the global
+            one). Database results are delivered to it and it times the
+            health check.
+        threadpool: the pool database calls run in, which the caller starts
+            and stops. ``None``: a new pool sized like the database's
+            connection pool, started when ``reactor`` runs and stopped at
+            its shutdown.
+
+    Returns:
+        A resource serving ``/``, ``/healthz`` and ``/api/<collection>``
+        relative to wherever it is mounted.
+    """
+    if reactor is None:
+        # Only a convenience default for scripts; the service itself (chinook_svc.tap)
+        # passes its reactor explicitly.
+        from twisted.internet import reactor as global_reactor
+
+        reactor = global_reactor
+    engine = open_engine(db_url if db_url is not None else sample_database_url())
+    if threadpool is None:
+        threadpool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
+        reactor.callWhenRunning(threadpool.start)
+        reactor.addSystemEventTrigger("during", "shutdown", threadpool.stop)
+    reactor.addSystemEventTrigger("after", "shutdown", engine.dispose)
+    app = ChinookApp(engine, ThreadPoolRunner(reactor, threadpool), reactor)
+    return app.resource()
+
+
+__all__ = ["make_resource"]

@@ -1,0 +1,103 @@
+"""A ``Site`` that counts the requests it is serving, so that shutdown can wait for them.
+
+``TrackingSite`` never shows tracebacks to clients (``displayTracebacks`` is
+off whatever the settings say) and reports every request to an
+:class:`InFlight` counter, whose :meth:`~InFlight.wait` fires once no request
+is left, or after an upper bound.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.logger import Logger
+from twisted.web.resource import IResource
+from twisted.web.server import Request, Site
+
+
+class InFlight:
+    """Counts requests being served; tells when none is left."""
+
+    log = Logger()
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._waiting: list[tuple[Deferred[bool], IDelayedCall]] = []
+
+    def started(self, request: Request) -> None:
+        """Count ``request`` until it finishes or its connection is lost."""
+        self.count += 1
+        request.notifyFinish().addBoth(self._finished)
+
+    def _finished(self, result: object) -> None:
+        self.count -= 1
+        if self.count == 0:
+            waiting, self._waiting = self._waiting, []
+            for d, timer in waiting:
+                timer.cancel()
+                d.callback(True)
+
+    def wait(self, clock: IReactorTime, timeout: float) -> Deferred[bool]:
+        """Fire with ``True`` once no request is in flight, ``False`` after ``timeout`` seconds."""
+        if self.count == 0:
+            return succeed(True)
+        d: Deferred[bool] = Deferred()
+        self.log.info("Waiting for {count} request(s) to finish", count=self.count)
+
+        def give_up() -> None:
+            self._waiting = [(w, t) for w, t in self._waiting if w is not d]
+            self.log.warn(
+                "Stopping with {count} request(s) unfinished after {timeout}s",
+                count=self.count,
+                timeout=timeout,
+            )
+            d.callback(False)
+
+        self._waiting.append((d, clock.callLater(timeout, give_up)))
+        return d
+
+
+class TrackingSite(Site):
+    """A ``Site`` reporting each request to an :class:`InFlight`, tracebacks never shown.
+
+    Args:
+        resource: the root resource.
+        in_flight: the counter.
+        reactor: the reactor of the HTTP channels (timeouts, log timestamps).
+        verbose: also log each request's status and duration (``--debug``).
+    """
+
+    displayTracebacks = False
+    #: ``Site.log`` is the access log; this one tells request timings.
+    timing_log = Logger()
+
+    def __init__(
+        self, resource: IResource, in_flight: InFlight, *, reactor: Any, verbose: bool = False
+    ) -> None:
+        super().__init__(resource, reactor=reactor)
+        self.in_flight = in_flight
+        self.verbose = verbose
+        self._clock: IReactorTime = reactor
+
+    def getResourceFor(self, request: Request) -> IResource:
+        """Count the request, then look its resource up as ``Site`` does."""
+        self.in_flight.started(request)
+        if self.verbose:
+            started = self._clock.seconds()
+            request.notifyFinish().addBoth(self._log_request, request, started)
+        return super().getResourceFor(request)
+
+    def _log_request(self, result: object, request: Request, started: float) -> None:
+        self.timing_log.debug(
+            "{method} {uri} -> {code} in {ms:.1f} ms{lost}",
+            method=request.method.decode("ascii", "replace"),
+            uri=request.uri.decode("ascii", "replace"),
+            code=request.code,
+            ms=(self._clock.seconds() - started) * 1000,
+            lost="" if result is None else " (connection lost)",
+        )
+
+
+__all__ = ["InFlight", "TrackingSite"]

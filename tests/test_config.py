@@ -1,0 +1,212 @@
+"""Settings: defaults, environment, config.cfg and TOML files, options, precedence, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from twisted.logger import capturedLogs
+from twisted.python.usage import UsageError
+
+from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings, read_cfg
+from chinook_svc.tap import Options
+
+#: The flask-restless article's config.cfg, as the article writes it.
+ARTICLE_CFG = """\
+# Flask settings
+DEBUG = True
+
+# Flask-SQLAlchemy settings
+SQLALCHEMY_DATABASE_URI = 'sqlite:///chinook.db'
+"""
+
+
+def parse(argv: list[str], environ: dict[str, str] | None = None) -> Settings:
+    """Settings from a twistd chinook command line and an environment."""
+    options = Options(environ=environ or {})
+    options.parseOptions(argv)
+    return options.settings
+
+
+def test_defaults() -> None:
+    """With nothing given: localhost:8080, the embedded sample, pool-sized threads, no debug."""
+    settings = parse([])
+    assert settings == Settings()
+    assert settings.listen == DEFAULT_LISTEN == "tcp:8080:interface=127.0.0.1"
+    assert settings.db_url is None
+    assert settings.threads is None
+    assert settings.debug is False
+    assert settings.table("aggregate") == {}
+
+
+def test_environment() -> None:
+    """Every CHINOOK_* variable sets its setting."""
+    settings = parse(
+        [],
+        {
+            "CHINOOK_LISTEN": "tcp:9000",
+            "CHINOOK_DB": "sqlite:////srv/chinook.db",
+            "CHINOOK_THREADS": "3",
+            "CHINOOK_DATA_DIR": "/srv/data",
+            "CHINOOK_DEBUG": "yes",
+            "CHINOOK_SHUTDOWN_TIMEOUT": "2.5",
+        },
+    )
+    assert settings.listen == "tcp:9000"
+    assert settings.db_url == "sqlite:////srv/chinook.db"
+    assert settings.threads == 3
+    assert settings.data_dir == Path("/srv/data")
+    assert settings.debug is True
+    assert settings.shutdown_timeout == 2.5
+
+
+def test_options() -> None:
+    """Every command-line option sets its setting."""
+    settings = parse(
+        [
+            "--listen",
+            "tcp:9001",
+            "--db",
+            "sqlite://",
+            "--threads",
+            "2",
+            "--data-dir",
+            "/d",
+            "--debug",
+        ]
+    )
+    assert (settings.listen, settings.db_url, settings.threads) == ("tcp:9001", "sqlite://", 2)
+    assert (settings.data_dir, settings.debug) == (Path("/d"), True)
+
+
+def test_article_config_cfg(tmp_path: Path) -> None:
+    """The article's config.cfg sets the database and DEBUG; relative paths are the file's."""
+    cfg = tmp_path / "config.cfg"
+    cfg.write_text(ARTICLE_CFG)
+    settings = parse(["--config", str(cfg)])
+    assert settings.db_url == f"sqlite:///{tmp_path.resolve()}/chinook.db"
+    assert settings.debug is True
+    assert settings.config_file == cfg
+
+
+def test_cfg_is_never_executed(tmp_path: Path) -> None:
+    """A config.cfg with code in it is refused, not run."""
+    marker = tmp_path / "ran"
+    cfg = tmp_path / "config.cfg"
+    cfg.write_text(f"import pathlib\npathlib.Path({str(marker)!r}).touch()\n")
+    with pytest.raises(UsageError, match="line 1: only KEY = value lines"):
+        parse(["--config", str(cfg)])
+    cfg.write_text(f"DEBUG = __import__('pathlib').Path({str(marker)!r}).touch()\n")
+    with pytest.raises(UsageError, match="line 1: the value of DEBUG must be a Python literal"):
+        parse(["--config", str(cfg)])
+    assert not marker.exists()
+
+
+def test_cfg_values_are_literals() -> None:
+    """config.cfg values may be any Python literal, with comments and several lines."""
+    assert read_cfg("A = [1,\n  2]  # two\nB = {'x': None}\n", "t.cfg") == {
+        "A": [1, 2],
+        "B": {"x": None},
+    }
+
+
+def test_toml(tmp_path: Path) -> None:
+    """A .toml file sets listen, db, threads, debug; its tables are kept for later features."""
+    path = tmp_path / "chinook.toml"
+    path.write_text(
+        'listen = "tcp:9002"\ndb = "sqlite:///music.db"\nthreads = 4\ndebug = true\n'
+        '[aggregate]\nupstreams = ["http://a", "http://b"]\ntimeout = 2.0\n'
+    )
+    settings = parse(["--config", str(path)])
+    assert settings.listen == "tcp:9002"
+    assert settings.db_url == f"sqlite:///{tmp_path.resolve()}/music.db"
+    assert (settings.threads, settings.debug) == (4, True)
+    assert settings.table("aggregate") == {"upstreams": ["http://a", "http://b"], "timeout": 2.0}
+    with pytest.raises(TypeError):
+        settings.table("aggregate")["timeout"] = 1  # type: ignore[index]
+
+
+def test_precedence_options_over_environment_over_file(tmp_path: Path) -> None:
+    """Options beat CHINOOK_* variables, which beat the config file, which beats defaults."""
+    path = tmp_path / "c.toml"
+    path.write_text('listen = "tcp:1"\ndb = "sqlite:////file.db"\nthreads = 7\n')
+    environ = {
+        "CHINOOK_CONFIG": str(path),
+        "CHINOOK_LISTEN": "tcp:2",
+        "CHINOOK_DB": "sqlite:////env.db",
+    }
+    settings = parse(["--db", "sqlite:////option.db"], environ)
+    assert settings.db_url == "sqlite:////option.db"  # option
+    assert settings.listen == "tcp:2"  # environment
+    assert settings.threads == 7  # file
+    assert settings.debug is False  # default
+
+
+def test_config_option_beats_config_variable(tmp_path: Path) -> None:
+    """--config names the file even when CHINOOK_CONFIG names another."""
+    (tmp_path / "a.toml").write_text("threads = 1\n")
+    (tmp_path / "b.toml").write_text("threads = 2\n")
+    settings = parse(
+        ["--config", str(tmp_path / "b.toml")], {"CHINOOK_CONFIG": str(tmp_path / "a.toml")}
+    )
+    assert settings.threads == 2
+
+
+def test_absent_debug_flag_keeps_environment() -> None:
+    """Not passing --debug leaves CHINOOK_DEBUG=1 in force."""
+    assert parse([], {"CHINOOK_DEBUG": "1"}).debug is True
+
+
+def test_unknown_keys_warn(tmp_path: Path) -> None:
+    """Unknown config keys are logged as warnings and ignored."""
+    cfg = tmp_path / "config.cfg"
+    cfg.write_text(ARTICLE_CFG + "SQLALCHEMY_TRACK_MODIFICATIONS = False\n")
+    with capturedLogs() as events:
+        settings = parse(["--config", str(cfg)])
+    assert settings.debug is True
+    warnings = [e for e in events if e["log_level"].name == "warn"]
+    assert [e["key"] for e in warnings] == ["SQLALCHEMY_TRACK_MODIFICATIONS"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["--threads", "0"], {}, "--threads: bad value '0' for threads"),
+        (["--threads", "many"], {}, "bad value 'many' for threads"),
+        ([], {"CHINOOK_THREADS": "-1"}, "CHINOOK_THREADS: bad value '-1'"),
+        ([], {"CHINOOK_DEBUG": "maybe"}, "CHINOOK_DEBUG: bad value 'maybe' for debug"),
+        (["--db", "not a url"], {}, "--db: bad value 'not a url' for db_url"),
+        ([], {"CHINOOK_SHUTDOWN_TIMEOUT": "0"}, "bad value '0' for shutdown_timeout"),
+        (["--listen", " "], {}, "bad value ' ' for listen"),
+    ],
+)
+def test_bad_values(argv: list[str], environ: dict[str, str], message: str) -> None:
+    """A bad value is a UsageError that names its source, setting and value."""
+    with pytest.raises(UsageError) as caught:
+        parse(argv, environ)
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("c.toml", "threads = true\n", "threads: bad value True for threads"),
+        ("c.toml", "threads = [\n", "not valid TOML"),
+        ("config.cfg", "DEBUG = 'perhaps'\n", "bad value 'perhaps' for debug"),
+        ("config.cfg", "DEBUG =\n", "line 1: not a KEY = value line"),
+    ],
+)
+def test_bad_files(tmp_path: Path, name: str, text: str, message: str) -> None:
+    """Bad config file contents are UsageErrors naming the file."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(UsageError) as caught:
+        parse(["--config", str(path)])
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    """A config file that cannot be read is a UsageError."""
+    with pytest.raises(UsageError, match="cannot read config file"):
+        load_settings({"config": str(tmp_path / "nope.cfg")}, {})

@@ -1,0 +1,228 @@
+"""``twistd chinook`` wiring, in the style of mimic's ``test_tap.py``.
+
+The plugin is found and points at ``chinook_svc.tap``; ``build_service``
+builds the service tree on a ``MemoryReactorClock`` (which records
+``listenTCP`` instead of binding a port), so the ``Site``, the thread pool and
+the listening endpoint can be inspected without a network.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+from service_support import make_tiny_chinook
+from twisted.application.internet import StreamServerEndpointService
+from twisted.application.service import IServiceMaker, MultiService
+from twisted.internet.testing import MemoryReactorClock
+from twisted.plugin import IPlugin, getPlugins
+from twisted.python.usage import UsageError
+
+from chinook_svc import tap
+from chinook_svc.config import Settings
+from chinook_svc.services import DatabaseService, DrainService, SequentialService
+from chinook_svc.web.site import TrackingSite
+
+
+@pytest.fixture
+def tiny_url(tmp_path: Path) -> str:
+    """URL of a tiny Chinook database."""
+    return make_tiny_chinook(tmp_path / "tiny.db")
+
+
+def parts(
+    service: MultiService,
+) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
+    """The three children of the service, in start order."""
+    database, drain, listening = list(service)
+    assert isinstance(database, DatabaseService)
+    assert isinstance(drain, DrainService)
+    assert isinstance(listening, StreamServerEndpointService)
+    return database, drain, listening
+
+
+@pytest.fixture
+def built(tiny_url: str) -> Any:
+    """A function building the service for settings, on a memory reactor; engines disposed after."""
+    made: list[MultiService] = []
+
+    def build(**settings: Any) -> tuple[MultiService, MemoryReactorClock]:
+        reactor = MemoryReactorClock()
+        service = tap.build_service(Settings(**{"db_url": tiny_url, **settings}), reactor)
+        made.append(service)
+        return service, reactor
+
+    yield build
+    for service in made:
+        parts(service)[0].engine.dispose()
+
+
+def test_plugin_is_found() -> None:
+    """twisted.plugins has a 'chinook' IServiceMaker whose makeService is tap.makeService."""
+    from twisted.plugins import chinook_plugin
+
+    plugin = chinook_plugin.chinook
+    assert IPlugin.providedBy(plugin)
+    assert IServiceMaker.providedBy(plugin)
+    assert plugin.tapname == "chinook"
+    assert plugin.options is tap.Options
+    assert plugin.makeService is tap.makeService
+    assert "chinook" in {p.tapname for p in getPlugins(IServiceMaker)}
+
+
+def test_plugin_package_has_no_init() -> None:
+    """twisted/ and twisted/plugins/ are namespace directories: no __init__.py in either."""
+    root = Path(__file__).resolve().parent.parent
+    assert (root / "twisted" / "plugins" / "chinook_plugin.py").is_file()
+    assert not (root / "twisted" / "__init__.py").exists()
+    assert not (root / "twisted" / "plugins" / "__init__.py").exists()
+
+
+def test_service_tree(built: Any) -> None:
+    """The service is a SequentialService: database, drain, then the listening port."""
+    service, _ = built()
+    assert isinstance(service, SequentialService)
+    _, drain, listening = parts(service)
+    assert drain.timeout == Settings().shutdown_timeout
+    assert isinstance(listening.factory, TrackingSite)
+    assert listening.factory.in_flight is drain.in_flight
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_site_never_displays_tracebacks(built: Any, debug: bool) -> None:
+    """The Site hides tracebacks, with and without --debug; --debug only logs more."""
+    service, _ = built(debug=debug)
+    site = parts(service)[2].factory
+    assert site.displayTracebacks is False
+    assert site.verbose is debug
+
+
+def test_listens_where_told(built: Any) -> None:
+    """Starting the service listens on the --listen endpoint; stopping closes the database."""
+    service, reactor = built(listen="tcp:8765:interface=127.0.0.2")
+    service.startService()
+    ((port, factory, _, interface),) = reactor.tcpServers
+    assert (port, interface) == (8765, "127.0.0.2")
+    assert isinstance(factory, TrackingSite)
+    database = parts(service)[0]
+    assert database.pool.started
+    stopped = service.stopService()
+    assert stopped.called
+    assert not database.pool.started
+
+
+def test_default_listen(built: Any) -> None:
+    """By default the service listens on 127.0.0.1:8080 only."""
+    service, reactor = built()
+    service.startService()
+    ((port, _, _, interface),) = reactor.tcpServers
+    assert (port, interface) == (8080, "127.0.0.1")
+    service.stopService()
+
+
+def test_threads_follow_the_connection_pool(built: Any) -> None:
+    """Worker threads = connection pool size (SQLAlchemy's 5), or --threads for both."""
+    database = parts(built()[0])[0]
+    assert database.pool.max == database.engine.pool.size() == 5
+    database = parts(built(threads=3)[0])[0]
+    assert database.pool.max == database.engine.pool.size() == 3
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"listen": "tcp:notaport"}, "bad listen endpoint 'tcp:notaport'"),
+        ({"listen": "nosuchtransport:1"}, "bad listen endpoint"),
+    ],
+)
+def test_bad_listen(tiny_url: str, settings: dict[str, str], message: str) -> None:
+    """A listen description Twisted cannot parse is a UsageError."""
+    with pytest.raises(UsageError, match=message):
+        tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
+
+
+def test_database_without_chinook(tmp_path: Path) -> None:
+    """A database without Chinook tables is a UsageError that says how to load the sample."""
+    with pytest.raises(UsageError, match="load-sample"):
+        tap.build_service(Settings(db_url=f"sqlite:///{tmp_path}/empty.db"), MemoryReactorClock())
+
+
+def test_unreachable_database(tmp_path: Path) -> None:
+    """A database that cannot be opened is a UsageError, with the password hidden."""
+    url = f"sqlite:///{tmp_path}/no/such/dir/x.db"
+    with pytest.raises(UsageError, match="cannot read database"):
+        tap.build_service(Settings(db_url=url), MemoryReactorClock())
+
+
+def test_without_db_uses_the_embedded_sample(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_url: str
+) -> None:
+    """With no --db, the service serves ensure_sample_database(), kept in --data-dir."""
+    calls: list[Path | None] = []
+    fake = types.ModuleType("chinook_svc.sample")
+    fake.default_sample_path = lambda: Path("/somewhere/chinook.db")  # type: ignore[attr-defined]
+
+    def ensure_sample_database(path: Path | None = None) -> str:
+        calls.append(path)
+        return tiny_url
+
+    fake.ensure_sample_database = ensure_sample_database  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "chinook_svc.sample", fake)
+    service = tap.build_service(Settings(data_dir=tmp_path / "data"), MemoryReactorClock())
+    database = parts(service)[0]
+    assert str(database.engine.url) == tiny_url
+    database.engine.dispose()
+    assert calls == [tmp_path / "data" / "chinook.db"]
+
+
+def test_embedded_sample(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With no --db the real embedded sample is materialised in CHINOOK_DATA_DIR and served."""
+    sample = pytest.importorskip(
+        "chinook_svc.sample", reason="the bundled sample is not merged yet"
+    )
+    monkeypatch.setenv("CHINOOK_DATA_DIR", str(tmp_path))
+    options = tap.Options(environ={"CHINOOK_DATA_DIR": str(tmp_path)})
+    options.parseOptions([])
+    service = tap.build_service(options.settings, MemoryReactorClock())
+    database = parts(service)[0]
+    assert Path(database.engine.url.database).parent == tmp_path
+    assert sample.default_sample_path().parent == tmp_path
+    database.engine.dispose()
+
+
+def test_make_service_uses_the_global_reactor(tiny_url: str) -> None:
+    """makeService builds the same tree on the global reactor (not started here)."""
+    from twisted.internet import reactor
+
+    options = tap.Options(environ={"CHINOOK_DB": tiny_url})
+    options.parseOptions([])
+    service = tap.makeService(options)
+    database, drain, listening = parts(service)
+    assert drain.clock is reactor
+    assert listening.factory.reactor is reactor
+    database.engine.dispose()
+
+
+def test_make_service_reports_bad_databases_in_one_line(tmp_path: Path) -> None:
+    """makeService turns a database it cannot serve into a SystemExit with the reason."""
+    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{tmp_path}/empty.db"})
+    options.parseOptions([])
+    with pytest.raises(SystemExit, match=r"^twistd chinook: no Chinook tables found"):
+        tap.makeService(options)
+
+
+def test_missing_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A URL whose driver is not installed says which extra to install."""
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(UsageError, match=r"no driver 'psycopg'.*chinook-svc\[postgres\]"):
+        tap.build_service(Settings(db_url="postgresql+psycopg://u@h/db"), MemoryReactorClock())
+
+
+def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --db and without the sample package, twistd says to pass --db."""
+    monkeypatch.setitem(sys.modules, "chinook_svc.sample", None)
+    with pytest.raises(UsageError, match="pass --db URL"):
+        tap.build_service(Settings(), MemoryReactorClock())
