@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 from klein import Klein
-from service_support import (
+from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource, Resource
+
+import chinook_svc
+
+from .service_support import (
     TINY_ALBUMS,
     FakeReactor,
     InlineThreadPool,
@@ -20,10 +25,6 @@ from service_support import (
     make_tiny_chinook,
     request,
 )
-from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource, Resource
-
-import chinook_svc
 
 
 def plain_tree(music: IResource) -> IResource:

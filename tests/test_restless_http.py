@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from klein import Klein
-from service_support import request
 from twisted.web.iweb import IRequest
 
 from chinook_svc.restless.http import add_error_handling
+
+from .service_support import request
 
 
 class ClassLevel:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service_support import make_tiny_chinook
 from sqlalchemy import text
 from twisted.application.service import Service
 from twisted.internet.address import IPv4Address
@@ -24,6 +23,8 @@ from twisted.web.server import NOT_DONE_YET, Request
 from chinook_svc.database import open_engine
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.site import InFlight, TrackingSite
+
+from .service_support import make_tiny_chinook
 
 
 class Slow(Resource):

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_support import make_tiny_chinook
 from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.testing import MemoryReactorClock
@@ -25,6 +24,8 @@ from chinook_svc import tap
 from chinook_svc.config import Settings
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.site import TrackingSite
+
+from .service_support import make_tiny_chinook
 
 
 @pytest.fixture

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from service_support import assert_article_first_page, copy_reference
+
+from .service_support import assert_article_first_page, copy_reference
 
 pytestmark = pytest.mark.slow
 

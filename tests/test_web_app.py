@@ -11,13 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from service_support import (
-    TINY_ALBUMS,
-    assert_article_first_page,
-    copy_reference,
-    make_tiny_chinook,
-    request,
-)
 from sqlalchemy import create_engine
 from twisted.internet.defer import Deferred
 from twisted.internet.testing import Clock
@@ -26,6 +19,14 @@ from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
 from chinook_svc.restless.runner import InlineRunner
 from chinook_svc.web.app import HEALTH_TIMEOUT, ChinookApp
+
+from .service_support import (
+    TINY_ALBUMS,
+    assert_article_first_page,
+    copy_reference,
+    make_tiny_chinook,
+    request,
+)
 
 COLLECTIONS = {
     "albums", "artists", "customers", "employees", "genres", "invoice_items",
