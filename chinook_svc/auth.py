@@ -23,6 +23,10 @@ from .restless.http import write_reply
 SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
 
 
+#: Shortest token accepted.
+MIN_TOKEN_LENGTH = 16
+
+
 class TokenError(ValueError):
     """The token file is missing, unreadable or empty."""
 
@@ -33,8 +37,8 @@ def read_token(path: Path) -> bytes:
         token = path.read_bytes().strip()
     except OSError as e:
         raise TokenError(f"cannot read the API token file {path}: {e.strerror}") from None
-    if len(token) < 16:
-        raise TokenError(f"the API token in {path} must be at least 16 characters")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise TokenError(f"the API token in {path} must be at least {MIN_TOKEN_LENGTH} characters")
     return token
 
 
@@ -104,4 +108,4 @@ class TokenGuard:
         raise NotImplementedError("TokenGuard wraps a leaf resource")
 
 
-__all__ = ["TokenError", "TokenGuard", "bearer_token", "read_token"]
+__all__ = ["MIN_TOKEN_LENGTH", "TokenError", "TokenGuard", "bearer_token", "read_token"]

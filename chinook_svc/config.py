@@ -60,6 +60,12 @@ class Settings:
             engine's connection pool).
         debug: more logging. Never shows tracebacks to clients.
         shutdown_timeout: seconds to wait for in-flight requests on stop.
+        allow_writes: serve POST/PATCH/PUT/DELETE (read-only otherwise).
+        api_token_file: file holding the bearer token writes (and, with
+            ``auth_reads``, reads) must carry.
+        api_token: the token itself, from ``CHINOOK_API_TOKEN`` only (never
+            a command-line argument or config file; never shown in ``repr``).
+        auth_reads: reads need the token too.
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -70,6 +76,10 @@ class Settings:
     threads: int | None = None
     debug: bool = False
     shutdown_timeout: float = 10.0
+    allow_writes: bool = False
+    api_token_file: Path | None = None
+    api_token: str | None = field(default=None, repr=False)
+    auth_reads: bool = False
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -159,6 +169,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("debug", _bool, "debug", "CHINOOK_DEBUG", ("DEBUG",), "debug"),
     Option("shutdown_timeout", _seconds, None, "CHINOOK_SHUTDOWN_TIMEOUT",
            ("SHUTDOWN_TIMEOUT",), "shutdown_timeout"),
+    Option("allow_writes", _bool, "allow-writes", "CHINOOK_ALLOW_WRITES",
+           ("ALLOW_WRITES",), "allow_writes"),
+    Option("api_token_file", _path, "api-token-file", "CHINOOK_API_TOKEN_FILE",
+           ("API_TOKEN_FILE",), "api_token_file"),
+    # The token itself: environment only, so it never shows in `ps` or a committed file.
+    Option("api_token", _text, None, "CHINOOK_API_TOKEN", (), "-"),
+    Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),
 )  # fmt: skip
 CONFIG_ENV = "CHINOOK_CONFIG"
 
@@ -167,7 +184,8 @@ def _parse(option: Option, value: object, source: str) -> Any:
     try:
         return option.parse(value)
     except ValueError as e:
-        raise UsageError(f"{source}: bad value {value!r} for {option.name}: {e}") from None
+        shown = "(hidden)" if option.name == "api_token" else repr(value)
+        raise UsageError(f"{source}: bad value {shown} for {option.name}: {e}") from None
 
 
 # -- config files ---------------------------------------------------------------------------

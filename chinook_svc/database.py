@@ -7,14 +7,15 @@ from a worker thread.
 from __future__ import annotations
 
 import importlib
-import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import StaticPool
 from twisted.logger import Logger
+
+from chinook_svc.restless.sqlite import configure_sqlite
 
 log = Logger()
 
@@ -53,25 +54,12 @@ def is_memory_sqlite(url: URL) -> bool:
     )
 
 
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """Per-connection SQLite set-up: wait for locks, write-ahead logging where possible."""
-    cursor = dbapi_connection.cursor()
-    try:
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS:d}")
-        try:
-            cursor.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as e:
-            # A read-only file cannot switch modes; it is still readable.
-            log.info("SQLite keeps its journal mode: {error}", error=str(e))
-    finally:
-        cursor.close()
-
-
 def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     """A SQLAlchemy engine for the service.
 
-    SQLite files get a ``busy_timeout`` and write-ahead logging (readers do
-    not block behind a writer); in-memory SQLite gets one shared connection;
+    SQLite files get a ``busy_timeout``, foreign keys enforced and
+    write-ahead logging (readers do not block behind a writer); in-memory
+    SQLite gets one shared connection;
     database servers get ``pool_pre_ping`` so that connections the server
     dropped are replaced instead of failing a request.
 
@@ -88,8 +76,8 @@ def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
     if parsed.get_backend_name() != "sqlite":
         options["pool_pre_ping"] = True
     engine = create_engine(parsed, **options)
-    if parsed.get_backend_name() == "sqlite" and not is_memory_sqlite(parsed):
-        event.listen(engine, "connect", _sqlite_pragmas)
+    if parsed.get_backend_name() == "sqlite":
+        configure_sqlite(engine, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
     return engine
 
 

@@ -47,34 +47,42 @@ class SequentialService(MultiService):
 
 
 class DatabaseService(Service):
-    """Owns the database thread pool and the engine: starts the pool, stops both.
+    """Owns the database thread pools and the engine: starts the pools, stops all.
 
     Args:
         engine: disposed (every pooled connection closed) on stop.
-        pool: started on start, stopped on stop.
+        pool: the read pool, started on start, stopped on stop.
+        writer: an extra pool for writes (SQLite's single writer), if any.
     """
 
     log = Logger()
 
-    def __init__(self, engine: Engine, pool: ThreadPool) -> None:
+    def __init__(self, engine: Engine, pool: ThreadPool, writer: ThreadPool | None = None) -> None:
         self.engine = engine
         self.pool = pool
+        self.writer = writer
+
+    def _pools(self) -> list[ThreadPool]:
+        return [self.pool] if self.writer is None else [self.pool, self.writer]
 
     def startService(self) -> None:
-        """Start the thread pool."""
+        """Start the thread pools."""
         super().startService()
-        self.pool.start()
+        for pool in self._pools():
+            pool.start()
         self.log.info(
-            "Serving {db} with {threads} database thread(s)",
+            "Serving {db} with {threads} database thread(s){writer}",
             db=describe(self.engine),
             threads=self.pool.max,
+            writer="" if self.writer is None else " and one writer thread",
         )
 
     def stopService(self) -> None:
-        """Stop the thread pool (its threads are idle by now), then close all connections."""
+        """Stop the thread pools (their threads are idle by now), then close all connections."""
         super().stopService()
-        if self.pool.started:
-            self.pool.stop()
+        for pool in self._pools():
+            if pool.started:
+                pool.stop()
         self.engine.dispose()
         self.log.info("Database closed")
 

@@ -20,6 +20,7 @@ from twisted.application.service import MultiService
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
+from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
 from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
 from chinook_svc.models import EditionError
@@ -45,15 +46,35 @@ class Options(usage.Options):
         "then CHINOOK_* environment variables, then the config file, then defaults."
     )
     optParameters = [
-        ["listen", None, None, f"Endpoint to listen on (default {DEFAULT_LISTEN}) "
-         "[CHINOOK_LISTEN]"],
+        [
+            "listen",
+            None,
+            None,
+            f"Endpoint to listen on (default {DEFAULT_LISTEN}) [CHINOOK_LISTEN]",
+        ],
         ["db", None, None, "SQLAlchemy database URL (default: the embedded sample) [CHINOOK_DB]"],
         ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
-        ["threads", None, None, "Database worker threads (default: connection pool size) "
-         "[CHINOOK_THREADS]"],
+        [
+            "threads",
+            None,
+            None,
+            "Database worker threads (default: connection pool size) [CHINOOK_THREADS]",
+        ],
         ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
+        [
+            "api-token-file",
+            None,
+            None,
+            "File with the bearer token writes must carry "
+            "[CHINOOK_API_TOKEN_FILE; or the token itself in CHINOOK_API_TOKEN]",
+        ],
+    ]
+    optFlags = [
+        ["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"],
+        ["allow-writes", None, "Serve POST/PATCH/PUT/DELETE, behind the bearer token "
+         "[CHINOOK_ALLOW_WRITES]"],
+        ["auth-reads", None, "Reads need the bearer token too [CHINOOK_AUTH_READS]"],
     ]  # fmt: skip
-    optFlags = [["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"]]
 
     settings: Settings
 
@@ -65,8 +86,36 @@ class Options(usage.Options):
         """Merge options, environment and config file into :attr:`settings`."""
         given: dict[str, Any] = dict(self)
         # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
-        given["debug"] = True if self["debug"] else None
+        for flag in ("debug", "allow-writes", "auth-reads"):
+            given[flag] = True if self[flag] else None
         self.settings = load_settings(given, self._environ)
+
+
+def api_token(settings: Settings) -> bytes | None:
+    """The bearer token the settings call for (``None`` when nothing needs one).
+
+    Raises:
+        usage.UsageError: writes or authenticated reads are on and no
+            usable token was given.
+    """
+    if not (settings.allow_writes or settings.auth_reads):
+        return None
+    if settings.api_token is not None:
+        token = settings.api_token.encode("utf-8")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise usage.UsageError(
+                f"CHINOOK_API_TOKEN must be at least {MIN_TOKEN_LENGTH} characters"
+            )
+        return token
+    if settings.api_token_file is None:
+        raise usage.UsageError(
+            "--allow-writes and --auth-reads need a bearer token: "
+            "--api-token-file FILE or the CHINOOK_API_TOKEN environment variable"
+        )
+    try:
+        return read_token(settings.api_token_file)
+    except TokenError as e:
+        raise usage.UsageError(str(e)) from None
 
 
 def build_service(settings: Settings, reactor: Any) -> MultiService:
@@ -91,9 +140,23 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
         ) from None
     except Exception as e:  # SQLAlchemy's errors: unknown dialect, bad URL arguments ...
         raise usage.UsageError(f"cannot open database: {e}") from None
+    token = api_token(settings)
     pool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
+    runner = ThreadPoolRunner(reactor, pool)
+    writer = None
+    if settings.allow_writes and engine.dialect.name == "sqlite":
+        # SQLite has one write lock: writes queue in one thread instead of contending for it.
+        writer = ThreadPool(minthreads=0, maxthreads=1, name="chinook-db-writer")
     try:
-        app = ChinookApp(engine, ThreadPoolRunner(reactor, pool), reactor)
+        app = ChinookApp(
+            engine,
+            runner,
+            reactor,
+            write_runner=runner if writer is None else ThreadPoolRunner(reactor, writer),
+            allow_writes=settings.allow_writes,
+            token=token,
+            auth_reads=settings.auth_reads,
+        )
     except EditionError as e:
         engine.dispose()
         raise usage.UsageError(str(e)) from None
@@ -108,7 +171,7 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
         engine.dispose()
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
     top = SequentialService()
-    DatabaseService(engine, pool).setServiceParent(top)
+    DatabaseService(engine, pool, writer).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top

@@ -88,9 +88,9 @@ def test_mounted_index_and_health(mount: object, tmp_path: Path) -> None:
 
 
 @MOUNTS
-def test_mounted_reference_albums(mount: object, reference_db: Path, tmp_path: Path) -> None:
+def test_mounted_reference_albums(mount: object, chinook_file: Path, tmp_path: Path) -> None:
     """On the reference database, /music/api/albums has 347 albums, 35 pages."""
-    url = f"sqlite:///{copy_reference(reference_db, tmp_path)}"
+    url = f"sqlite:///{copy_reference(chinook_file, tmp_path)}"
     resource = chinook_svc.make_resource(url, reactor=FakeReactor(), threadpool=InlineThreadPool())
     status, headers, body = request(mount(resource), "http://host/music/api/albums")  # type: ignore[operator]
     assert (status, body["num_results"], body["total_pages"]) == (200, 347, 35)

@@ -3,7 +3,7 @@
 Each test starts ``twistd`` from the virtual environment with a working
 directory outside the repository (so only the installed package can be
 found), polls until the service answers (bounded), checks
-``GET /api/Albums`` on a private copy of the reference database, then sends
+``GET /api/Albums`` on a private copy of the Chinook sample, then sends
 SIGTERM and checks a prompt, clean exit with no SQLite ``-wal``/``-shm``
 file left behind.
 
@@ -132,17 +132,17 @@ def check_albums_and_stop(server: Twistd, db: Path) -> None:
     assert not Path(f"{db}-shm").exists()
 
 
-def test_twistd_plugin_serves_and_stops(reference_db: Path, tmp_path: Path) -> None:
+def test_twistd_plugin_serves_and_stops(chinook_file: Path, tmp_path: Path) -> None:
     """twistd -n chinook --listen ... --db ... serves the albums, and exits 0 on SIGTERM."""
-    db = copy_reference(reference_db, tmp_path)
+    db = copy_reference(chinook_file, tmp_path)
     port = free_port()
     args = ["chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", f"sqlite:///{db}"]
     check_albums_and_stop(Twistd(args, port, tmp_path, clean_env()), db)
 
 
-def test_tac_serves_and_stops(reference_db: Path, tmp_path: Path) -> None:
+def test_tac_serves_and_stops(chinook_file: Path, tmp_path: Path) -> None:
     """twistd -ny chinook.tac, configured by CHINOOK_* variables, serves and stops the same way."""
-    db = copy_reference(reference_db, tmp_path)
+    db = copy_reference(chinook_file, tmp_path)
     port = free_port()
     env = clean_env(CHINOOK_LISTEN=f"tcp:{port}:interface=127.0.0.1", CHINOOK_DB=f"sqlite:///{db}")
     check_albums_and_stop(Twistd(["-y", str(ROOT / "chinook.tac")], port, tmp_path, env), db)

@@ -168,9 +168,9 @@ def test_errors_are_json(tiny_app: ChinookApp, url: str, method: str, status: in
     assert isinstance(body["message"], str)
 
 
-def test_reference_albums_first_page(reference_db: Path, tmp_path: Path) -> None:
+def test_reference_albums_first_page(chinook_file: Path, tmp_path: Path) -> None:
     """On the reference chinook.db, /api/Albums is page 1 of 35 over 347 albums, AC/DC first."""
-    engine = open_engine(f"sqlite:///{copy_reference(reference_db, tmp_path)}")
+    engine = open_engine(f"sqlite:///{copy_reference(chinook_file, tmp_path)}")
     app = ChinookApp(engine, InlineRunner(), Clock())
     status, _, body = request(app.resource(), "http://x/api/Albums")
     engine.dispose()

@@ -54,6 +54,9 @@ class APIManager:
             manager owns, sized like the engine's connection pool).
         runner: run database calls with this instead (tests inject a
             synchronous one); overrides ``reactor`` and ``threadpool``.
+        write_runner: run writes with this (default: ``runner`` if given;
+            else, on SQLite, one writer thread the manager owns, elsewhere
+            the read pool).
         url_prefix: default prefix of every API's URLs.
         preprocessors, postprocessors: universal processors, run before
             each API's own (0.17's ``APIManager`` arguments).
@@ -67,6 +70,7 @@ class APIManager:
         reactor: Any = None,
         threadpool: ThreadPool | None = None,
         runner: Runner | None = None,
+        write_runner: Runner | None = None,
         url_prefix: str = "/api",
         preprocessors: Mapping[str, Sequence[Processor]] | None = None,
         postprocessors: Mapping[str, Sequence[Processor]] | None = None,
@@ -80,7 +84,7 @@ class APIManager:
         self._threadpool = threadpool
         self._owns_pool = False
         self._runner = runner
-        self._write_runner: Runner | None = runner
+        self._write_runner: Runner | None = write_runner or runner
         self._writer_pool: ThreadPool | None = None
         self._pre = ApiOptions(collection_name="_", preprocessors=preprocessors or {}).preprocessors
         self._post = ApiOptions(

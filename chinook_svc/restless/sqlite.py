@@ -8,6 +8,7 @@ default, which would let a write point at a row that does not exist).
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from sqlalchemy import event
@@ -33,8 +34,11 @@ def configure_sqlite(
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
             if wal and not memory:
-                cursor.execute("PRAGMA journal_mode = WAL")
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                try:
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    cursor.execute("PRAGMA synchronous = NORMAL")
+                except sqlite3.OperationalError:
+                    pass  # a read-only file keeps its journal mode and stays readable
         finally:
             cursor.close()
 

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
+from chinook_svc.auth import TokenGuard
 from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import APIManager
@@ -35,7 +36,9 @@ from chinook_svc.restless.http import add_error_handling, write_reply
 from chinook_svc.restless.runner import Runner
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
+#: An album's objects embed its artist but not its tracks, as the protocol's example shows.
 EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
+    "albums": ("tracks",),
     "genres": ("tracks",),
     "media_types": ("tracks",),
     "playlists": ("tracks",),
@@ -45,14 +48,28 @@ EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
 HEALTH_TIMEOUT = 5.0
 
 
-def build_api(engine: Engine, runner: Runner, models: ChinookModels) -> APIManager:
-    """An :class:`APIManager` with a read-only API for every Chinook table, without URL prefix."""
-    manager = APIManager(engine, runner=runner, url_prefix="")
+READ_ONLY = ("GET",)
+READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
+
+
+def build_api(
+    engine: Engine,
+    runner: Runner,
+    models: ChinookModels,
+    *,
+    write_runner: Runner | None = None,
+    allow_writes: bool = False,
+) -> APIManager:
+    """An :class:`APIManager` for every Chinook table, without URL prefix.
+
+    Read-only unless ``allow_writes``; bulk PATCH/DELETE stay off either way.
+    """
+    manager = APIManager(engine, runner=runner, write_runner=write_runner, url_prefix="")
     for name, model in models.by_table().items():
         manager.create_api(
             model,
             collection_name=name,
-            methods=["GET"],
+            methods=READ_WRITE if allow_writes else READ_ONLY,
             allow_functions=True,
             exclude_inline=EXCLUDE_INLINE.get(name, ()),
         )
@@ -75,6 +92,11 @@ class ChinookApp:
         models: the mapped classes; ``None`` detects the edition from the
             database (blocking: do it before the reactor runs).
         health_timeout: seconds ``/healthz`` waits for the database.
+        write_runner: where writes run (on SQLite: one writer thread).
+        allow_writes: serve POST/PATCH/PUT/DELETE.
+        token: the bearer token writes (and with ``auth_reads`` reads) of
+            the API need; required when ``allow_writes`` or ``auth_reads``.
+        auth_reads: reads of the API need the token too.
     """
 
     app = Klein()
@@ -88,14 +110,24 @@ class ChinookApp:
         *,
         models: ChinookModels | None = None,
         health_timeout: float = HEALTH_TIMEOUT,
+        write_runner: Runner | None = None,
+        allow_writes: bool = False,
+        token: bytes | None = None,
+        auth_reads: bool = False,
     ) -> None:
+        if (allow_writes or auth_reads) and not token:
+            raise ValueError("writes and authenticated reads need a token")
         self._engine = engine
         self._runner = runner
         self._clock = clock
         self._health_timeout = health_timeout
         self.models = models if models is not None else models_for(detect_edition(engine))
-        self.manager = build_api(engine, runner, self.models)
-        self._api = self.manager.resource()
+        self.manager = build_api(
+            engine, runner, self.models, write_runner=write_runner, allow_writes=allow_writes
+        )
+        self._api: IResource = self.manager.resource()
+        if token is not None:
+            self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
 
     def resource(self) -> IResource:
         """This app as a ``twisted.web`` resource, to serve or to mount anywhere."""
