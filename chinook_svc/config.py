@@ -40,6 +40,7 @@ log = Logger()
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 MAX_THREADS = 256
+MAX_WORKERS = 64
 
 
 def _readonly(value: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Mapping[str, Any]]:
@@ -66,6 +67,9 @@ class Settings:
         api_token: the token itself, from ``CHINOOK_API_TOKEN`` only (never
             a command-line argument or config file; never shown in ``repr``).
         auth_reads: reads need the token too.
+        workers: server processes sharing the listening socket (1: this
+            process serves).
+        access_log: file to append an access log to (``None``: none).
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -80,6 +84,8 @@ class Settings:
     api_token_file: Path | None = None
     api_token: str | None = field(default=None, repr=False)
     auth_reads: bool = False
+    workers: int = 1
+    access_log: Path | None = None
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -111,6 +117,14 @@ def _threads(value: object) -> int:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
         raise ValueError(f"expected a whole number from 1 to {MAX_THREADS}")
+    return value
+
+
+def _workers(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
+        raise ValueError(f"expected a whole number from 1 to {MAX_WORKERS}")
     return value
 
 
@@ -175,6 +189,9 @@ OPTIONS: tuple[Option, ...] = (
            ("API_TOKEN_FILE",), "api_token_file"),
     # The token itself: environment only, so it never shows in `ps` or a committed file.
     Option("api_token", _text, None, "CHINOOK_API_TOKEN", (), "-"),
+    Option("access_log", _path, "access-log", "CHINOOK_ACCESS_LOG", ("ACCESS_LOG",),
+           "access_log"),
+    Option("workers", _workers, "workers", "CHINOOK_WORKERS", ("WORKERS",), "workers"),
     Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),
 )  # fmt: skip
 CONFIG_ENV = "CHINOOK_CONFIG"

@@ -87,6 +87,37 @@ class DatabaseService(Service):
         self.log.info("Database closed")
 
 
+class AdoptedPortService(Service):
+    """Serves ``factory`` on an inherited listening socket (a worker process's).
+
+    Args:
+        reactor: provides ``IReactorSocket``.
+        fd: the listening socket's file descriptor.
+        family: its address family.
+        factory: the protocol factory (the site).
+    """
+
+    def __init__(self, reactor: Any, fd: int, family: Any, factory: Any) -> None:
+        self.reactor = reactor
+        self.fd = fd
+        self.family = family
+        self.factory = factory
+        self.port: Any = None
+
+    def startService(self) -> None:
+        """Start accepting connections on the socket."""
+        super().startService()
+        self.port = self.reactor.adoptStreamPort(self.fd, self.family, self.factory)
+
+    def stopService(self) -> Any:
+        """Stop accepting (other workers go on accepting on the same socket)."""
+        super().stopService()
+        if self.port is None:
+            return None
+        port, self.port = self.port, None
+        return port.stopListening()
+
+
 class DrainService(Service):
     """On stop, waits until no request is in flight, at most ``timeout`` seconds.
 
@@ -107,4 +138,4 @@ class DrainService(Service):
         return self.in_flight.wait(self.clock, self.timeout)
 
 
-__all__ = ["DatabaseService", "DrainService", "SequentialService"]
+__all__ = ["AdoptedPortService", "DatabaseService", "DrainService", "SequentialService"]

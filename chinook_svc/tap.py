@@ -12,6 +12,7 @@ all in one :class:`~chinook_svc.services.SequentialService`. The plugin
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,12 +24,18 @@ from twisted.python.threadpool import ThreadPool
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
 from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
-from chinook_svc.models import EditionError
+from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.restless.manager import pool_size_for
 from chinook_svc.restless.runner import ThreadPoolRunner
-from chinook_svc.services import DatabaseService, DrainService, SequentialService
+from chinook_svc.services import (
+    AdoptedPortService,
+    DatabaseService,
+    DrainService,
+    SequentialService,
+)
 from chinook_svc.web.app import ChinookApp
 from chinook_svc.web.site import InFlight, TrackingSite
+from chinook_svc.workers import WorkerPoolService
 
 
 class Options(usage.Options):
@@ -54,6 +61,7 @@ class Options(usage.Options):
         ],
         ["db", None, None, "SQLAlchemy database URL (default: the embedded sample) [CHINOOK_DB]"],
         ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
+        ["access-log", None, None, "Append an access log to this file [CHINOOK_ACCESS_LOG]"],
         [
             "threads",
             None,
@@ -61,6 +69,12 @@ class Options(usage.Options):
             "Database worker threads (default: connection pool size) [CHINOOK_THREADS]",
         ],
         ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
+        [
+            "workers",
+            None,
+            None,
+            "Server processes sharing the socket (default 1) [CHINOOK_WORKERS]",
+        ],
         [
             "api-token-file",
             None,
@@ -88,6 +102,7 @@ class Options(usage.Options):
         # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
         for flag in ("debug", "allow-writes", "auth-reads"):
             given[flag] = True if self[flag] else None
+        self.given = given
         self.settings = load_settings(given, self._environ)
 
 
@@ -118,8 +133,20 @@ def api_token(settings: Settings) -> bytes | None:
         raise usage.UsageError(str(e)) from None
 
 
-def build_service(settings: Settings, reactor: Any) -> MultiService:
+def build_service(
+    settings: Settings,
+    reactor: Any,
+    *,
+    adopt: tuple[int, socket.AddressFamily] | None = None,
+    given: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
+
+    With ``settings.workers > 1`` this is the supervising parent of that many
+    worker processes (``chinook_svc.workers``), which get ``given`` (the
+    command-line values) and ``environ``; a worker passes ``adopt`` (the
+    inherited listening socket's descriptor and family) instead of binding.
 
     Raises:
         usage.UsageError: the database cannot be opened or served, or the
@@ -131,6 +158,8 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
         raise usage.UsageError(str(e)) from None
     except OSError as e:
         raise usage.UsageError(f"cannot prepare the embedded sample: {e}") from None
+    if settings.workers > 1 and adopt is None:
+        return _supervisor(settings, reactor, url, given or {}, environ or {})
     try:
         engine = open_engine(url, pool_size=settings.threads)
     except ModuleNotFoundError as e:
@@ -164,9 +193,19 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
         engine.dispose()
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
-    site = TrackingSite(app.resource(), in_flight, reactor=reactor, verbose=settings.debug)
+    site = TrackingSite(
+        app.resource(),
+        in_flight,
+        reactor=reactor,
+        verbose=settings.debug,
+        access_log=settings.access_log,
+    )
     try:
-        listening = strports.service(settings.listen, site, reactor=reactor)
+        listening = (
+            strports.service(settings.listen, site, reactor=reactor)
+            if adopt is None
+            else AdoptedPortService(reactor, *adopt, site)
+        )
     except (ValueError, KeyError, TypeError) as e:
         engine.dispose()
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
@@ -174,6 +213,36 @@ def build_service(settings: Settings, reactor: Any) -> MultiService:
     DatabaseService(engine, pool, writer).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
+    return top
+
+
+def _supervisor(
+    settings: Settings, reactor: Any, url: str, given: Mapping[str, Any], environ: Mapping[str, str]
+) -> MultiService:
+    """The parent of ``settings.workers`` worker processes: checks the database, then supervises."""
+    try:
+        engine = open_engine(url, pool_size=1)
+    except Exception as e:
+        raise usage.UsageError(f"cannot open database: {e}") from None
+    try:
+        detect_edition(engine)
+    except EditionError as e:
+        raise usage.UsageError(str(e)) from None
+    except Exception as e:
+        raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
+    finally:
+        engine.dispose()
+    api_token(settings)  # fail here, once, rather than in every worker
+    options = {**given, "db": url, "workers": None}
+    top = MultiService()
+    WorkerPoolService(
+        reactor,
+        settings.listen,
+        settings.workers,
+        options,
+        environ,
+        stop_timeout=settings.shutdown_timeout + 5.0,
+    ).setServiceParent(top)
     return top
 
 
@@ -186,7 +255,9 @@ def makeService(options: Options) -> MultiService:
     from twisted.internet import reactor
 
     try:
-        return build_service(options.settings, reactor)
+        return build_service(
+            options.settings, reactor, given=options.given, environ=options._environ
+        )
     except usage.UsageError as e:
         raise SystemExit(f"twistd chinook: {e}") from None
 

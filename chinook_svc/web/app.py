@@ -17,6 +17,7 @@ Every other URL is a JSON 404 (``add_error_handling``).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from klein import Klein
@@ -152,7 +153,11 @@ class ChinookApp:
     async def healthz(self, request: IRequest) -> bytes:
         """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not."""
         request.setHeader(b"cache-control", b"no-store")
-        body: dict[str, Any] = {"version": _version(), "edition": self.models.edition.name}
+        body: dict[str, Any] = {
+            "version": _version(),
+            "edition": self.models.edition.name,
+            "pid": os.getpid(),
+        }
         try:
             d = self._runner.run(ping, self._engine)
             await d.addTimeout(self._health_timeout, self._clock)

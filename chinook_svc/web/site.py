@@ -8,11 +8,13 @@ is left, or after an upper bound.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.logger import Logger
+from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
@@ -67,6 +69,8 @@ class TrackingSite(Site):
         in_flight: the counter.
         reactor: the reactor of the HTTP channels (timeouts, log timestamps).
         verbose: also log each request's status and duration (``--debug``).
+        access_log: append an access log (combined log format) to this file;
+            ``None``: keep none (each line costs time on every request).
     """
 
     displayTracebacks = False
@@ -74,12 +78,26 @@ class TrackingSite(Site):
     timing_log = Logger()
 
     def __init__(
-        self, resource: IResource, in_flight: InFlight, *, reactor: Any, verbose: bool = False
+        self,
+        resource: IResource,
+        in_flight: InFlight,
+        *,
+        reactor: Any,
+        verbose: bool = False,
+        access_log: Path | None = None,
     ) -> None:
-        super().__init__(resource, reactor=reactor)
+        super().__init__(
+            resource, reactor=reactor, logPath=None if access_log is None else str(access_log)
+        )
+        self._access_log = access_log is not None
         self.in_flight = in_flight
         self.verbose = verbose
         self._clock: IReactorTime = reactor
+
+    def log(self, request: http.Request) -> None:
+        """Write the access-log line, if an access log was asked for."""
+        if self._access_log:
+            super().log(request)
 
     def getResourceFor(self, request: Request) -> IResource:
         """Count the request, then look its resource up as ``Site`` does."""
