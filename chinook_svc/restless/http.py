@@ -62,7 +62,8 @@ def write_reply(request: IRequest, reply: Reply) -> bytes:
         request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
     if reply.content_type is not None:
         request.setHeader(b"content-type", reply.content_type.encode("ascii"))
-    request.setHeader(b"content-length", str(len(reply.body)).encode("ascii"))
+    if reply.status not in (204, 304):
+        request.setHeader(b"content-length", str(len(reply.body)).encode("ascii"))
     return reply.body
 
 

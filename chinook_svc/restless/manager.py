@@ -22,6 +22,7 @@ from sqlalchemy.pool import QueuePool
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
+from .cache import ResponseCache
 from .endpoint import Endpoint
 from .options import ApiOptions, Processor
 from .query import Limits
@@ -61,6 +62,10 @@ class APIManager:
         preprocessors, postprocessors: universal processors, run before
             each API's own (0.17's ``APIManager`` arguments).
         limits: default bounds on the ``q`` parameter.
+        cache_ttl: keep successful GET answers this many seconds and serve
+            them from memory (``None``: no response cache); writes through
+            this manager empty the cache.
+        clock: the cache's clock (default: the reactor).
     """
 
     def __init__(
@@ -75,6 +80,8 @@ class APIManager:
         preprocessors: Mapping[str, Sequence[Processor]] | None = None,
         postprocessors: Mapping[str, Sequence[Processor]] | None = None,
         limits: Limits | None = None,
+        cache_ttl: float | None = None,
+        clock: Any = None,
     ) -> None:
         self.engine = engine
         self.url_prefix = url_prefix
@@ -86,6 +93,9 @@ class APIManager:
         self._runner = runner
         self._write_runner: Runner | None = write_runner or runner
         self._writer_pool: ThreadPool | None = None
+        self.cache_ttl = cache_ttl
+        self._clock = clock
+        self._cache: ResponseCache | None = None
         self._pre = ApiOptions(collection_name="_", preprocessors=preprocessors or {}).preprocessors
         self._post = ApiOptions(
             collection_name="_", postprocessors=postprocessors or {}
@@ -157,9 +167,19 @@ class APIManager:
         if self._writer_pool is not None and self._writer_pool.started:
             self._writer_pool.stop()
 
+    @property
+    def cache(self) -> ResponseCache | None:
+        """The response cache, if ``cache_ttl`` asked for one."""
+        if self._cache is None and self.cache_ttl:
+            clock = self._clock
+            if clock is None:
+                from twisted.internet import reactor as clock
+            self._cache = ResponseCache(clock, self.cache_ttl)
+        return self._cache
+
     def routes(self) -> RestlessRoutes:
         """The Klein app serving every API created so far."""
-        return RestlessRoutes(self.registry, self.runner, self.write_runner)
+        return RestlessRoutes(self.registry, self.runner, self.write_runner, self.cache)
 
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""

@@ -16,13 +16,22 @@ from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
+from .cache import ResponseCache
 from .endpoint import ApiRequest, Endpoint, Reply, json_reply
 from .errors import ApiError
 from .http import add_error_handling, api_request, write_reply
+from .representation import Representation, represent
 from .runner import Runner
 
 READ = frozenset({"GET"})
 WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
+
+
+def call_and_represent(
+    endpoint: Endpoint, handler: Callable[..., Reply], request: ApiRequest, *ids: str
+) -> tuple[Reply, Representation | None]:
+    """A GET in the worker thread: the reply, conditional/compressed, and its representation."""
+    return represent(endpoint.call(handler, request, *ids), request)
 
 
 def call_with_body(
@@ -99,11 +108,16 @@ class RestlessRoutes:
     """The Klein app serving a :class:`Registry` under its URL prefixes."""
 
     def __init__(
-        self, registry: Registry, runner: Runner, write_runner: Runner | None = None
+        self,
+        registry: Registry,
+        runner: Runner,
+        write_runner: Runner | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self.registry = registry
         self.runner = runner
         self.write_runner = write_runner or runner
+        self.cache = cache
         self.app = Klein()
         for prefix in registry.prefixes:
             self._mount(prefix)
@@ -165,21 +179,53 @@ class RestlessRoutes:
             allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
             raise ApiError(405, "Method not allowed", headers={"Allow": allow})
         plain = api_request(request)
-        d: Deferred[Reply]
         if method == "GET":
-            d = self.runner.run(endpoint.call, handler, plain, *ids[1:])
-        else:
-            length = request.getHeader(b"content-length")
-            if (
-                length is not None
-                and length.isdigit()
-                and int(length) > endpoint.options.max_body_bytes
-            ):
-                raise ApiError(413, "Request body too large")
-            content = request.content if method in WITH_BODY else None
-            d = self.write_runner.run(call_with_body, endpoint, handler, plain, content, *ids[1:])
-        d.addCallback(lambda reply: write_reply(request, reply))
-        return d
+            return self._get(request, plain, endpoint, handler, ids[1:])
+        length = request.getHeader(b"content-length")
+        if (
+            length is not None
+            and length.isdigit()
+            and int(length) > endpoint.options.max_body_bytes
+        ):
+            raise ApiError(413, "Request body too large")
+        content = request.content if method in WITH_BODY else None
+        d: Deferred[Reply] = self.write_runner.run(
+            call_with_body, endpoint, handler, plain, content, *ids[1:]
+        )
+        return d.addCallback(self._written, request)
+
+    def _written(self, reply: Reply, request: IRequest) -> bytes:
+        if self.cache is not None and reply.status < 400:
+            self.cache.invalidate()
+        return write_reply(request, reply)
+
+    def _get(
+        self,
+        request: IRequest,
+        plain: ApiRequest,
+        endpoint: Endpoint,
+        handler: Callable[..., Reply],
+        ids: tuple[str, ...],
+    ) -> Any:
+        cache = self.cache
+        key: tuple[str, bytes] | None = None
+        generation = 0
+        if cache is not None:
+            key = (plain.base_url, request.uri)
+            hit = cache.get(key)
+            if hit is not None:
+                # Served from memory on the reactor thread: no thread hop, no database.
+                return write_reply(request, hit.for_request(plain))
+            generation = cache.generation
+
+        def done(result: tuple[Reply, Representation | None]) -> bytes:
+            reply, representation = result
+            if cache is not None and key is not None and representation is not None:
+                cache.put(key, representation, generation)
+            return write_reply(request, reply)
+
+        d = self.runner.run(call_and_represent, endpoint, handler, plain, *ids)
+        return d.addCallback(done)
 
     @staticmethod
     def _handler(endpoint: Endpoint, kind: str, method: str) -> Callable[..., Reply] | None:
