@@ -70,6 +70,8 @@ class Settings:
         workers: server processes sharing the listening socket (1: this
             process serves).
         access_log: file to append an access log to (``None``: none).
+        cache_ttl: seconds to keep successful GET answers in memory
+            (``None``: no response cache).
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -86,6 +88,7 @@ class Settings:
     auth_reads: bool = False
     workers: int = 1
     access_log: Path | None = None
+    cache_ttl: float | None = None
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -191,6 +194,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_token", _text, None, "CHINOOK_API_TOKEN", (), "-"),
     Option("access_log", _path, "access-log", "CHINOOK_ACCESS_LOG", ("ACCESS_LOG",),
            "access_log"),
+    Option("cache_ttl", _seconds, "cache-ttl", "CHINOOK_CACHE_TTL", ("CACHE_TTL",), "cache_ttl"),
     Option("workers", _workers, "workers", "CHINOOK_WORKERS", ("WORKERS",), "workers"),
     Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),
 )  # fmt: skip

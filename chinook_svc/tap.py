@@ -63,6 +63,13 @@ class Options(usage.Options):
         ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
         ["access-log", None, None, "Append an access log to this file [CHINOOK_ACCESS_LOG]"],
         [
+            "cache-ttl",
+            None,
+            None,
+            "Keep GET answers in memory this many seconds; writes "
+            "empty the cache (default: no cache) [CHINOOK_CACHE_TTL]",
+        ],
+        [
             "threads",
             None,
             None,
@@ -185,6 +192,7 @@ def build_service(
             allow_writes=settings.allow_writes,
             token=token,
             auth_reads=settings.auth_reads,
+            cache_ttl=settings.cache_ttl,
         )
     except EditionError as e:
         engine.dispose()

@@ -60,12 +60,21 @@ def build_api(
     *,
     write_runner: Runner | None = None,
     allow_writes: bool = False,
+    cache_ttl: float | None = None,
+    clock: IReactorTime | None = None,
 ) -> APIManager:
     """An :class:`APIManager` for every Chinook table, without URL prefix.
 
     Read-only unless ``allow_writes``; bulk PATCH/DELETE stay off either way.
     """
-    manager = APIManager(engine, runner=runner, write_runner=write_runner, url_prefix="")
+    manager = APIManager(
+        engine,
+        runner=runner,
+        write_runner=write_runner,
+        url_prefix="",
+        cache_ttl=cache_ttl,
+        clock=clock,
+    )
     for name, model in models.by_table().items():
         manager.create_api(
             model,
@@ -98,6 +107,7 @@ class ChinookApp:
         token: the bearer token writes (and with ``auth_reads`` reads) of
             the API need; required when ``allow_writes`` or ``auth_reads``.
         auth_reads: reads of the API need the token too.
+        cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
     """
 
     app = Klein()
@@ -115,6 +125,7 @@ class ChinookApp:
         allow_writes: bool = False,
         token: bytes | None = None,
         auth_reads: bool = False,
+        cache_ttl: float | None = None,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
@@ -124,7 +135,13 @@ class ChinookApp:
         self._health_timeout = health_timeout
         self.models = models if models is not None else models_for(detect_edition(engine))
         self.manager = build_api(
-            engine, runner, self.models, write_runner=write_runner, allow_writes=allow_writes
+            engine,
+            runner,
+            self.models,
+            write_runner=write_runner,
+            allow_writes=allow_writes,
+            cache_ttl=cache_ttl,
+            clock=clock,
         )
         self._api: IResource = self.manager.resource()
         if token is not None:
