@@ -65,6 +65,9 @@ def create_database_engine(
 ) -> Engine:
     """An engine ready to serve ``url`` from ``threads`` worker threads.
 
+    Timeouts are passed the way psycopg (3 or 2), PyMySQL/mysqlclient and
+    Python's sqlite3 take them; other drivers get the pool settings only.
+
     Args:
         url: a SQLAlchemy database URL (``sqlite:///file``,
             ``postgresql+psycopg://...``, ``mysql+pymysql://...``).
