@@ -15,6 +15,7 @@ database holds by reflection and :func:`models_for` builds the classes for it:
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
@@ -31,8 +32,9 @@ from sqlalchemy import (
     inspect,
 )
 from sqlalchemy.dialects import sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, relationship
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 #: Logical table -> physical table name, per edition.
 TABLE_NAMES: dict[str, dict[str, str]] = {
@@ -68,7 +70,36 @@ _SQLITE_DATETIME = sqlite.DATETIME(
     storage_format="%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d",
     regexp=r"(\d+)-(\d+)-(\d+)(?:[ T](\d+):(\d+):(\d+)(?:\.(\d+))?)?",
 )
-Timestamp = DateTime().with_variant(_SQLITE_DATETIME, "sqlite")
+
+
+class _WholeSeconds(TypeDecorator[datetime.datetime]):
+    """A datetime kept to the second on every database.
+
+    SQLite stores the reference files' format (no fraction), MariaDB's
+    ``DATETIME`` drops fractions and PostgreSQL's ``TIMESTAMP`` keeps them: a
+    fraction is cut here before any of them sees it, so that a written (or
+    filtered) ``10:00:00.7`` reads back as ``10:00:00`` everywhere.
+    """
+
+    impl = DateTime
+    cache_ok = True
+
+    @property
+    def python_type(self) -> type:
+        return datetime.datetime
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(_SQLITE_DATETIME)
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if isinstance(value, datetime.datetime):
+            return value.replace(microsecond=0)
+        return value
+
+
+Timestamp = _WholeSeconds()
 Money = Numeric(10, 2)
 
 

@@ -12,11 +12,13 @@ pages are stable, and every failure is a 400 :class:`QueryError`.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from attrs import field, frozen
-from sqlalchemy import func
+from sqlalchemy import BigInteger, func, literal
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -32,19 +34,13 @@ CURRENT_TIME_MARKERS = {
     "LOCALTIMESTAMP": func.localtimestamp,
 }
 
-_EQ: Callable[[Any, Any], Any] = lambda f, a: f == a  # noqa: E731
-_NE: Callable[[Any, Any], Any] = lambda f, a: f != a  # noqa: E731
-_GT: Callable[[Any, Any], Any] = lambda f, a: f > a  # noqa: E731
-_LT: Callable[[Any, Any], Any] = lambda f, a: f < a  # noqa: E731
-_GE: Callable[[Any, Any], Any] = lambda f, a: f >= a  # noqa: E731
-_LE: Callable[[Any, Any], Any] = lambda f, a: f <= a  # noqa: E731
-
-COMPARISONS: Mapping[str, Callable[[Any, Any], Any]] = {
-    "==": _EQ, "eq": _EQ, "equals": _EQ, "equal_to": _EQ, "equals_to": _EQ,
-    "!=": _NE, "ne": _NE, "neq": _NE, "not_equal_to": _NE, "does_not_equal": _NE,
-    ">": _GT, "gt": _GT, "<": _LT, "lt": _LT,
-    ">=": _GE, "ge": _GE, "gte": _GE, "geq": _GE,
-    "<=": _LE, "le": _LE, "lte": _LE, "leq": _LE,
+#: Every spelling of each comparison operator -> its canonical name.
+COMPARISONS: Mapping[str, str] = {
+    "==": "==", "eq": "==", "equals": "==", "equal_to": "==", "equals_to": "==",
+    "!=": "!=", "ne": "!=", "neq": "!=", "not_equal_to": "!=", "does_not_equal": "!=",
+    ">": ">", "gt": ">", "<": "<", "lt": "<",
+    ">=": ">=", "ge": ">=", "gte": ">=", "geq": ">=",
+    "<=": "<=", "le": "<=", "lte": "<=", "leq": "<=",
 }  # fmt: skip
 
 
@@ -115,6 +111,42 @@ def parse_temporal(value: Any, kind: type) -> Any:
 _EMPTY = Search()
 _SCALARS = (str, int, float, bool)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+#: Text that SQLite's numeric affinity turns into an integer or a real.
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+_REAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+
+
+def coerce_scalar(value: Any, kind: type | None, name: str) -> Any:
+    """A filter value as the type of the column it is compared with.
+
+    SQLite converts a value to the column's type before comparing (its "type
+    affinity"): ``"5"`` finds the row whose integer key is 5, and ``5`` the
+    text ``"5"``.  PostgreSQL refuses such comparisons and MariaDB compares
+    text with numbers as numbers, so the value is converted here, the same way
+    for all of them.  Text that is not a number, compared with a number column,
+    is a 400 everywhere (SQLite would quietly sort it after every number).
+    """
+    if kind is str:
+        return _text_of(value) if not isinstance(value, str) else value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise QueryError(f"the value for {name!r} must be true or false")
+    if kind in (int, float, Decimal):
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str):
+            if _INTEGER_TEXT.fullmatch(value):
+                value = int(value)
+            elif _REAL_TEXT.fullmatch(value):
+                value = float(value)
+            else:
+                raise QueryError(f"the value for {name!r} must be a number")
+        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+            raise QueryError(f"the value for {name!r} is out of range")
+    return value
 
 
 class Compiler:
@@ -140,7 +172,8 @@ class Compiler:
             raise QueryError(f"{name!r} is a relation, not a field")
         return getattr(info.model, name)
 
-    def _coerce(self, info: ModelInfo, name: str, value: Any) -> Any:
+    def _coerce(self, info: ModelInfo, name: str, value: Any, *, pattern: bool = False) -> Any:
+        """A filter value for field ``name`` (a ``like`` pattern stays text)."""
         kind = info.is_temporal(name)
         if kind is not None:
             return parse_temporal(value, kind)
@@ -148,6 +181,18 @@ class Compiler:
             raise QueryError(f"the value for {name!r} must be a string, number or boolean")
         if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
             raise QueryError(f"the value for {name!r} is out of range")
+        if isinstance(value, str) and "\x00" in value:
+            # PostgreSQL text cannot hold NUL, so no row could match anywhere.
+            raise QueryError(f"the value for {name!r} contains a NUL character")
+        if pattern:
+            return value if isinstance(value, str) else _text_of(value)
+        kind = info.python_type(name)
+        value = coerce_scalar(value, kind, name)
+        if kind is int and isinstance(value, int):
+            # SQLAlchemy sends PostgreSQL ``value::INTEGER`` for an INTEGER column,
+            # which fails past 32 bits where SQLite just finds nothing: compare as
+            # BIGINT (an index on the column still serves).
+            return literal(value, BigInteger())
         return value
 
     # -- filters --------------------------------------------------------------
@@ -216,20 +261,20 @@ class Compiler:
         if isinstance(argument, _FieldRef):
             if op in ("in", "not_in", "like", "ilike"):
                 raise QueryError(f"{op!r} cannot compare two fields")
-            return COMPARISONS[op](attr, argument.expr)
+            return self.dialect.compare(COMPARISONS[op], attr, argument.expr)
         if op in ("in", "not_in"):
             if not isinstance(argument, list):
                 raise QueryError(f"{op!r} needs a list")
             values = [self._coerce(info, name, v) for v in argument]
-            return attr.in_(values) if op == "in" else ~attr.in_(values)
-        value = self._coerce(info, name, argument)
+            return self.dialect.in_(attr, values, negate=op == "not_in")
+        value = self._coerce(info, name, argument, pattern=op in ("like", "ilike"))
         if op in ("like", "ilike"):
             if not isinstance(value, str):
                 value = _text_of(value)
             coltype = info.column_types.get(name)
             fn = self.dialect.like if op == "like" else self.dialect.ilike
             return fn(attr, value, coltype)
-        return COMPARISONS[op](attr, value)
+        return self.dialect.compare(COMPARISONS[op], attr, value)
 
     def nested(self, rel: RelationInfo, argument: Any, name: str, rules: FieldRules) -> Any:
         """0.17's ``_sub_operator``: the criterion inside ``has``/``any``."""
@@ -250,7 +295,7 @@ class Compiler:
             return self.operation(target, inner_name, argument.op, inner_arg, relation, rules)
         # Legacy form: {"name": "rel__field", "op": "any", "val": x} means rel.any(field == x).
         attr = self.value_attribute(target, name, rules)
-        return attr == self._coerce(target, name, argument)
+        return self.dialect.compare("==", attr, self._coerce(target, name, argument))
 
     # -- ordering and grouping ----------------------------------------------------
 
@@ -287,7 +332,10 @@ class Compiler:
 
     def group_by(self, search: Search) -> tuple[ColumnElement[Any], ...]:
         """GROUP BY columns."""
-        return tuple(self.value_attribute(self.info, f, self.rules) for f in search.group_by)
+        return tuple(
+            self.dialect.group_key(self.value_attribute(self.info, f, self.rules))
+            for f in search.group_by
+        )
 
     def compile(self, search: Search) -> CompiledSearch:
         """Everything the loader needs to run ``search``."""

@@ -40,7 +40,33 @@ _UNAVAILABLE = (
     "terminating connection",
     "server closed the connection",
     "consuming input failed",
+    "interrupted",
+    "the connection is closed",
+    "connection is lost",
 )
+
+#: SQLSTATE classes and codes that mean "try again": 08 connection exceptions,
+#: 57 operator intervention (57014: statement timeout), 53 insufficient
+#: resources (too many connections), 40001/40P01 serialization failure/deadlock.
+_UNAVAILABLE_SQLSTATE_CLASSES = ("08", "57", "53")
+_UNAVAILABLE_SQLSTATES = ("40001", "40P01")
+
+#: MySQL/MariaDB error numbers that mean the same: 1969 max_statement_time
+#: exceeded (MariaDB), 3024 max_execution_time exceeded (MySQL), 1040 too many
+#: connections, 1205 lock wait timeout, 1213 deadlock, 2002/2003/2006/2013/2055
+#: cannot connect or lost the connection.
+_UNAVAILABLE_ERRNOS = frozenset({1969, 3024, 1040, 1205, 1213, 2002, 2003, 2006, 2013, 2055})
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code if isinstance(code, str) else None
+
+
+def _errno(exc: BaseException) -> int | None:
+    args = getattr(getattr(exc, "orig", None), "args", ())
+    return args[0] if args and isinstance(args[0], int) else None
 
 
 def _text(exc: BaseException) -> str:
@@ -53,6 +79,13 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    state = _sqlstate(exc)
+    if state is not None and (
+        state[:2] in _UNAVAILABLE_SQLSTATE_CLASSES or state in _UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    if _errno(exc) in _UNAVAILABLE_ERRNOS:
         return True
     text = _text(exc)
     return any(marker in text for marker in _UNAVAILABLE)
@@ -95,12 +128,7 @@ _CONFLICT_MESSAGES = (
 
 def is_conflict(exc: sa_exc.IntegrityError) -> bool:
     """Whether an integrity error is a unique/primary-key conflict (409) rather than 400."""
-    orig = getattr(exc, "orig", None)
-    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
-    if code in _CONFLICT_CODES:
-        return True
-    args = getattr(orig, "args", ())
-    if args and args[0] == 1062:
+    if _sqlstate(exc) in _CONFLICT_CODES or _errno(exc) == 1062:
         return True
     return any(marker in _text(exc) for marker in _CONFLICT_MESSAGES)
 

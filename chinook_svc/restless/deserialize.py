@@ -68,6 +68,9 @@ def column_value(info: ModelInfo, name: str, value: Any) -> Any:
     if python_type is str:
         if not isinstance(value, str):
             raise _invalid(name, "a string")
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL: refused on every database alike.
+            raise _invalid(name, "a string without NUL characters")
         length = getattr(coltype, "length", None) if isinstance(coltype, String) else None
         if length is not None and len(value) > length:
             raise _invalid(name, f"at most {length} characters")

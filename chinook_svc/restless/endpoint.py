@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from attrs import field, frozen
-from sqlalchemy import Float, cast, func, select
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
 from . import errors
+from .aggregates import FUNCTIONS, Aggregate, aggregate, results
 from .compile import Compiler, FieldRules
 from .dberrors import read_error
 from .dialects import DialectRules, rules_for
@@ -35,15 +36,6 @@ from .shape import Shape, api_shape, full_shape, parse_excludes, parse_includes,
 
 if TYPE_CHECKING:
     from .writes import Writes
-
-#: Functions of the ``eval`` endpoint (a deliberate restriction of 0.17).
-FUNCTIONS: Mapping[str, Callable[[Any], Any]] = {
-    "count": func.count,
-    "sum": func.sum,
-    "avg": lambda f: cast(func.avg(f), Float),
-    "min": func.min,
-    "max": func.max,
-}
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _CALLBACK = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]{0,63}")
@@ -371,8 +363,7 @@ class Endpoint:
         functions = data.get("functions", [])
         if not isinstance(functions, list) or len(functions) > self.options.limits.max_filters:
             raise QueryError("functions must be a list")
-        names: list[str] = []
-        terms: list[Any] = []
+        wanted: list[Aggregate] = []
         for entry in functions:
             if not isinstance(entry, dict):
                 raise QueryError("a function is {name, field}")
@@ -384,20 +375,13 @@ class Endpoint:
                 and self.rules.allows(fieldname)
             ):
                 raise ApiError(400, f'No such field "{fieldname}"')
-            names.append(f"{name}__{fieldname}")
-            terms.append(FUNCTIONS[name](getattr(self.model, fieldname)))
-        if not terms:
+            wanted.append(aggregate(name, fieldname, getattr(self.model, fieldname), self.dialect))
+        if not wanted:
             return Reply(204, b"", (), None)
+        terms = [term for item in wanted for term in item.terms]
         with self._connect() as conn:
-            values = conn.execute(select(*terms).select_from(self.info.selectable)).one()
-        result = dict(zip(names, (_plain(v) for v in values), strict=True))
-        return self._finish(request, 200, result, {})
-
-
-def _plain(value: Any) -> Any:
-    from .serialize import plain_value
-
-    return plain_value(value)
+            row = conn.execute(select(*terms).select_from(self.info.selectable)).one()
+        return self._finish(request, 200, results(wanted, row), {})
 
 
 def related_objects_shape(info: ModelInfo) -> Shape:

@@ -78,12 +78,6 @@ def pk_clause(info: ModelInfo, value: Any, pk_name: str | None = None) -> Any:
     return getattr(info.model, pk_name or info.primary_key_name()) == value
 
 
-def dialect_key(conn: Connection) -> tuple[Any, ...]:
-    """What the compiled form of a statement depends on, besides the statement."""
-    d = conn.dialect
-    return (d.name, d.driver, d.paramstyle, d.server_version_info)
-
-
 class SearchRunner:
     """Runs compiled searches against one model."""
 
@@ -117,7 +111,7 @@ class SearchRunner:
         info = self.info
         if compiled.plain and compiled.limit is None and compiled.offset is None:
             prepared = self.prepared.get(
-                ("count",), conn.dialect, lambda: select(func.count()).select_from(info.selectable)
+                ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
             )
             return int(prepared.scalar(conn))
         pk_exprs = [info.columns[k] for k in info.pk_names]
@@ -150,7 +144,7 @@ class SearchRunner:
         if compiled.plain and size is not None:
             prepared = self.prepared.get(
                 ("page",),
-                conn.dialect,
+                conn,
                 lambda: (
                     base_select(self.info)
                     .order_by(*self._pk_order())
@@ -171,7 +165,7 @@ class SearchRunner:
         """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
         prepared = self.prepared.get(
             ("by_key", name),
-            conn.dialect,
+            conn,
             lambda: (
                 base_select(self.info)
                 .where(getattr(self.info.model, name) == bindparam("key"))
@@ -240,7 +234,7 @@ class RelationLoader:
         for chunk in _chunks(wanted):
             size = padded(len(chunk))
             prepared = self.prepared.get(
-                ("batch", size), conn.dialect, partial(self._batch_statement, size)
+                ("batch", size), conn, partial(self._batch_statement, size)
             )
             values = {}
             for i in range(size):
@@ -312,9 +306,7 @@ class RelationLoader:
     def _one_parent(
         self, conn: Connection, kind: str, key: tuple[Any, ...], **values: Any
     ) -> list[Any]:
-        prepared = self.prepared.get(
-            (kind,), conn.dialect, lambda: self._one_parent_statement(kind)
-        )
+        prepared = self.prepared.get((kind,), conn, lambda: self._one_parent_statement(kind))
         values.update({f"p{j}": v for j, v in enumerate(key)})
         return prepared.run(conn, values)
 

@@ -18,12 +18,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.pool import QueuePool
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from .cache import ResponseCache
 from .endpoint import Endpoint
+from .engines import pool_size_for
 from .options import ApiOptions, Processor
 from .query import Limits
 from .routes import Registry, RestlessRoutes
@@ -34,14 +34,6 @@ from .runner import Runner, ThreadPoolRunner
 warnings.filterwarnings(
     "ignore", message=r"Dialect sqlite\+pysqlite does \*not\* support Decimal objects natively"
 )
-
-
-def pool_size_for(engine: Engine) -> int:
-    """How many worker threads an engine's connection pool can keep busy."""
-    pool = engine.pool
-    if isinstance(pool, QueuePool):
-        return max(1, pool.size())
-    return 1
 
 
 class APIManager:
@@ -184,3 +176,6 @@ class APIManager:
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""
         return self.routes().app.resource()
+
+
+__all__ = ["APIManager", "pool_size_for"]

@@ -6,8 +6,12 @@ dialect; each execution only binds parameters, runs the SQL on the raw DBAPI
 cursor of a SQLAlchemy connection (same transaction) and converts the rows
 with the column types' result processors.
 
-Errors are turned into SQLAlchemy's exception classes, and a disconnect
-invalidates the connection, as SQLAlchemy's own execution path does.  When
+Errors are turned into SQLAlchemy's exception classes by SQLAlchemy's own
+handler, so that a disconnect invalidates the connection and the rest of the
+pool exactly as on SQLAlchemy's execution path.  A connection's
+``schema_translate_map`` (a database served from a named schema) is compiled
+into the statement; statements are cached per dialect, driver, server
+version and schema map.  When
 the engine has cursor-execute listeners (statement counting in tests, say),
 execution goes through SQLAlchemy instead, so that they see every statement.
 """
@@ -15,9 +19,9 @@ execution goes through SQLAlchemy instead, so that they see every statement.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from typing import Any
 
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Executable
 
@@ -30,10 +34,20 @@ class Prepared:
     Args:
         stmt: a statement whose varying values are named ``bindparam`` s.
         dialect: the dialect to compile for.
+        schema_translate_map: schema names to render in place of the tables' own.
     """
 
-    def __init__(self, stmt: Executable, dialect: Dialect) -> None:
-        compiled: Any = stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
+    def __init__(
+        self,
+        stmt: Executable,
+        dialect: Dialect,
+        schema_translate_map: Mapping[str | None, str | None] | None = None,
+    ) -> None:
+        compiled: Any = stmt.compile(  # type: ignore[attr-defined]
+            dialect=dialect,
+            schema_translate_map=schema_translate_map,
+            render_schema_translate=bool(schema_translate_map),
+        )
         self.statement = stmt
         self.sql: str = compiled.string
         self.positional = bool(dialect.positional)
@@ -42,11 +56,20 @@ class Prepared:
         self.defaults: Mapping[str, Any] = {
             name: bind.value for name, bind in compiled.binds.items() if bind.value is not None
         }
-        self.result_processors: list[Processor] = [
-            column.type._cached_result_processor(dialect, None)
-            for column in compiled._result_columns
-        ]
+        self.result_types = [column.type for column in compiled._result_columns]
+        # Built on the first run: some drivers' processors depend on the type
+        # the cursor reports (psycopg's NUMERIC, say).
+        self.result_processors: list[Processor] | None = None
         self.dialect = dialect
+
+    def _processors(self, description: Sequence[Any] | None) -> list[Processor]:
+        codes = [d[1] for d in description or ()] or [None] * len(self.result_types)
+        processors = [
+            t._cached_result_processor(self.dialect, code)
+            for t, code in zip(self.result_types, codes, strict=True)
+        ]
+        self.result_processors = processors
+        return processors
 
     def _parameters(self, values: Mapping[str, Any]) -> Any:
         params = {**self.defaults, **values} if self.defaults else dict(values)
@@ -67,15 +90,20 @@ class Prepared:
             return rows
         params = self._parameters(values)
         dbapi_conn: Any = conn.connection.driver_connection
-        cursor = dbapi_conn.cursor()
+        cursor = None
         try:
+            cursor = dbapi_conn.cursor()
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
+            processors = self.result_processors or self._processors(cursor.description)
         except self.dialect.loaded_dbapi.Error as e:
-            self._raise(conn, e, params, cursor)
+            # SQLAlchemy's own handler: wraps the error, and on a disconnect
+            # invalidates this connection and every older one in the pool.
+            conn._handle_dbapi_exception(e, self.sql, params, cursor, None)
         finally:
-            cursor.close()
-        processors = self.result_processors
+            if cursor is not None:
+                with suppress(self.dialect.loaded_dbapi.Error):
+                    cursor.close()
         if any(processors):
             return [
                 tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
@@ -87,32 +115,33 @@ class Prepared:
         """The first column of the first row."""
         return self.run(conn, values)[0][0]
 
-    def _raise(self, conn: Connection, error: Any, params: Any, cursor: Any) -> None:
-        disconnect = self.dialect.is_disconnect(error, conn.connection.dbapi_connection, cursor)
-        wrapped = sa_exc.DBAPIError.instance(
-            self.sql,
-            params,
-            error,
-            self.dialect.loaded_dbapi.Error,
-            connection_invalidated=disconnect,
-            dialect=self.dialect,
-        )
-        if disconnect:
-            conn.invalidate(wrapped)
-        raise wrapped from error
+
+def compilation_key(conn: Connection) -> tuple[Any, ...]:
+    """What the compiled form of a statement depends on, besides the statement."""
+    d = conn.dialect
+    schemas = conn.get_execution_options().get("schema_translate_map")
+    return (
+        d.name,
+        d.driver,
+        d.paramstyle,
+        d.server_version_info,
+        tuple(sorted(schemas.items(), key=repr)) if schemas else (),
+    )
 
 
 class PreparedCache:
-    """Prepared statements of one engine, built on first use by a factory."""
+    """Prepared statements, built on first use by a factory, per :func:`compilation_key`."""
 
     def __init__(self) -> None:
         self._statements: dict[Any, Prepared] = {}
 
-    def get(self, key: Any, dialect: Dialect, build: Callable[[], Executable]) -> Prepared:
-        """The statement for ``key`` (built and compiled on first use)."""
-        prepared = self._statements.get((key, dialect.name))
+    def get(self, key: Any, conn: Connection, build: Callable[[], Executable]) -> Prepared:
+        """The statement for ``key`` on ``conn`` (built and compiled on first use)."""
+        full_key = (key, compilation_key(conn))
+        prepared = self._statements.get(full_key)
         if prepared is None:
-            prepared = self._statements[(key, dialect.name)] = Prepared(build(), dialect)
+            schemas = conn.get_execution_options().get("schema_translate_map")
+            prepared = self._statements[full_key] = Prepared(build(), conn.dialect, schemas)
         return prepared
 
 

@@ -100,9 +100,17 @@ def _reject_constant(name: str) -> Any:
 def decode_json(text: str | bytes, message: str = UNABLE_TO_DECODE) -> Any:
     """Decode client JSON strictly (no NaN/Infinity); 400 with 0.17's message otherwise."""
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        data = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, TypeError, RecursionError, UnicodeDecodeError) as e:
         raise QueryError(f"invalid JSON: {type(e).__name__}", message=message) from None
+    if ("\\u" in text) if isinstance(text, str) else (b"\\u" in text):
+        # An escaped lone surrogate ("\ud800") decodes, but is no character:
+        # no database driver can send it.
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            raise QueryError("invalid JSON: a lone surrogate", message=message) from None
+    return data
 
 
 class _Parser:

@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import QueryableAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ColumnElement
 from sqlalchemy.sql.schema import Column
-from sqlalchemy.types import Date, DateTime, Interval, Time, TypeEngine
+from sqlalchemy.types import Date, DateTime, Interval, Time, TypeDecorator, TypeEngine
 
 #: 0.17's names that are never columns or relations.
 COLUMN_BLACKLIST = frozenset({"_sa_polymorphic_on"})
@@ -156,6 +156,8 @@ class ModelInfo:
     def is_temporal(self, key: str) -> type | None:
         """The Python type a string must be parsed into for this field, if temporal."""
         coltype = self.column_types.get(key)
+        while isinstance(coltype, TypeDecorator):
+            coltype = coltype.impl_instance
         if coltype is None:
             return None
         if isinstance(coltype, DateTime):

@@ -25,11 +25,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric
-
 from chinook_svc.models import TABLES
 
-from ._data import FORMAT, columns_of
+from ._data import FORMAT, columns_of, value_kind
 
 #: Fixture model -> logical table.
 FIXTURE_MODELS = {
@@ -82,11 +80,7 @@ class _TableConverter:
         self.names = [name for name, _ in columns]
         self.key_index = [i for i, (_, column) in enumerate(columns) if column.primary_key]
         self.pk_attr = self.names[self.key_index[0]] if len(self.key_index) == 1 else None
-        self.kinds = {
-            name: "datetime" if isinstance(column.type, DateTime)
-            else "money" if isinstance(column.type, Numeric) else None
-            for name, column in columns
-        }  # fmt: skip
+        self.kinds = {name: value_kind(column) for name, column in columns}
 
     def row(self, obj: Mapping[str, Any]) -> list[Any]:
         fields = {_norm(key): value for key, value in obj["fields"].items()}

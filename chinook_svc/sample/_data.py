@@ -27,7 +27,7 @@ from decimal import Decimal
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, inspect
+from sqlalchemy import inspect
 
 from chinook_svc.models import DEFAULT, TABLES
 
@@ -63,10 +63,28 @@ def _parse_decimal(value: float | int | str) -> Decimal:
     return Decimal(str(value))
 
 
+def value_kind(column: Any) -> str | None:
+    """``"datetime"``, ``"money"`` or ``None``: how a column's values are stored in the file.
+
+    Judged by the Python type of the column's values, so that a
+    ``TypeDecorator`` over ``DateTime`` counts as a datetime.
+    """
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is datetime:
+        return "datetime"
+    if python_type is Decimal:
+        return "money"
+    return None
+
+
 def _converter(column: Any) -> Callable[[Any], Any] | None:
-    if isinstance(column.type, DateTime):
+    kind = value_kind(column)
+    if kind == "datetime":
         return _parse_datetime
-    if isinstance(column.type, Numeric):
+    if kind == "money":
         return _parse_decimal
     return None
 

@@ -1,0 +1,159 @@
+"""The three databases the engine serves alike, for tests: SQLite, PostgreSQL, MariaDB.
+
+:class:`Databases` hands out, per backend, an engine on a private copy of
+the Chinook sample: a SQLite file, or a freshly created, uniquely named
+PostgreSQL schema or MariaDB database (reached through
+``schema_translate_map``, so the prepared-statement path is exercised with
+it).  Everything it created is dropped when it is closed.  Server backends
+skip (or fail, in CI) through the ``postgres_url``/``mysql_url`` fixtures.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from chinook_svc import models
+from chinook_svc.restless import APIManager
+from chinook_svc.restless.engines import create_database_engine
+from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.sample import load_sample
+
+from .restless_client import Client
+
+NAMES = ("sqlite", "postgresql", "mysql")
+#: ``pytest.param`` s for a fixture parametrised over the backends, with their markers.
+PARAMS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    pytest.param("mysql", id="mysql", marks=pytest.mark.mysql),
+]
+SERVER_PARAMS = PARAMS[1:]
+NOT_INLINED = {"genres", "media_types", "playlists"}
+
+
+def server_url(request: pytest.FixtureRequest, name: str) -> str:
+    """The server URL for a backend (skips or fails, per ``conftest``, when unreachable)."""
+    fixture = {"postgresql": "postgres_url", "mysql": "mysql_url"}[name]
+    return str(request.getfixturevalue(fixture))
+
+
+def new_schema_name() -> str:
+    """A schema (PostgreSQL) or database (MariaDB) name no other test uses."""
+    return f"chinook_test_{uuid.uuid4().hex[:12]}"
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a test schema (PostgreSQL, with its tables) or database (MariaDB)."""
+    admin = create_engine(url)
+    try:
+        quoted = admin.dialect.identifier_preparer.quote_schema(schema)
+        cascade = " CASCADE" if admin.dialect.name == "postgresql" else ""
+        keyword = "SCHEMA" if admin.dialect.name == "postgresql" else "DATABASE"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP {keyword} IF EXISTS {quoted}{cascade}")
+    finally:
+        admin.dispose()
+
+
+@contextmanager
+def scratch_schema(url: str) -> Iterator[str]:
+    """A new, empty schema (or MariaDB database) on a server; dropped afterwards."""
+    schema = new_schema_name()
+    admin = create_engine(url)
+    try:
+        quoted = admin.dialect.identifier_preparer.quote_schema(schema)
+        keyword = "SCHEMA" if admin.dialect.name == "postgresql" else "DATABASE"
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE {keyword} {quoted}")
+    finally:
+        admin.dispose()
+    try:
+        yield schema
+    finally:
+        drop_schema(url, schema)
+
+
+def in_schema(engine: Engine, schema: str | None) -> Engine:
+    """``engine`` reading and writing unqualified tables in ``schema``."""
+    if schema is None:
+        return engine
+    return engine.execution_options(schema_translate_map={None: schema})
+
+
+class Databases:
+    """Chinook copies per backend, created on first use and dropped on :meth:`close`.
+
+    Args:
+        request: the requesting fixture's request (for the server fixtures).
+        tmp_dir: where SQLite copies go.
+        engine_options: arguments for :func:`create_database_engine`.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_dir: Path, **engine_options: Any):
+        self._request = request
+        self._tmp_dir = tmp_dir
+        self._options = {"threads": 2, **engine_options}
+        self._engines: dict[str, Engine] = {}
+        self._cleanups: list[Any] = []
+
+    def engine(self, name: str) -> Engine:
+        """An engine on this collection's copy of the sample in backend ``name``."""
+        if name not in self._engines:
+            self._engines[name] = self._create(name)
+        return self._engines[name]
+
+    def _create(self, name: str) -> Engine:
+        if name == "sqlite":
+            source = self._request.getfixturevalue("chinook_file")
+            target = self._tmp_dir / f"chinook-{uuid.uuid4().hex[:8]}.db"
+            shutil.copy(source, target)
+            engine = create_database_engine(f"sqlite:///{target}", **self._options)
+            self._cleanups.append(engine.dispose)
+            return engine
+        url = server_url(self._request, name)
+        schema = new_schema_name()
+        self._cleanups.append(lambda: drop_schema(url, schema))
+        loader = create_engine(url)
+        try:
+            load_sample(loader, schema=schema)
+        finally:
+            loader.dispose()
+        engine = create_database_engine(url, **self._options)
+        self._cleanups.append(engine.dispose)
+        return in_schema(engine, schema)
+
+    def close(self) -> None:
+        """Dispose of every engine and drop every schema created."""
+        for cleanup in reversed(self._cleanups):
+            cleanup()
+        self._cleanups.clear()
+        self._engines.clear()
+
+
+def chinook_manager(engine: Engine, methods: tuple[str, ...] = ("GET",), **kwargs: Any) -> Any:
+    """An :class:`APIManager` (synchronous) exposing the 11 Chinook tables."""
+    manager = APIManager(engine, runner=InlineRunner())
+    for name, model in models.DEFAULT.by_table().items():
+        manager.create_api(
+            model,
+            methods=list(methods),
+            collection_name=name,
+            allow_functions=True,
+            exclude_inline=("tracks",) if name in NOT_INLINED else (),
+            **kwargs.get(name, {}),
+        )
+    return manager
+
+
+def chinook_client(engine: Engine, methods: tuple[str, ...] = ("GET",), **kwargs: Any) -> Client:
+    """An in-memory client for :func:`chinook_manager`."""
+    return Client(chinook_manager(engine, methods, **kwargs).resource())

@@ -1,0 +1,181 @@
+"""Writes behave the same on SQLite, PostgreSQL and MariaDB.
+
+Each backend gets one writable copy of the sample for the module; every test
+creates what it changes and checks differences (row counts before and
+after), so that the tests hold in any order.  The answers are checked
+against fixed expectations, identical for the three databases: the same
+status, message and JSON, and a rejected write leaves every table as it was.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from chinook_svc import models
+
+from . import backends
+from .restless_client import Answer, Client, q
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+ALL = ("GET", "POST", "PATCH", "PUT", "DELETE")
+BULK = {"allow_patch_many": True, "allow_delete_many": True}
+
+
+@pytest.fixture(scope="module", params=backends.PARAMS)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, Client]]:
+    """A writable copy of the sample on one backend, every method enabled."""
+    databases = backends.Databases(request, tmp_path_factory.mktemp("writes"))
+    try:
+        engine = databases.engine(request.param)
+        yield engine, backends.chinook_client(engine, ALL, artists=BULK, genres=BULK)
+    finally:
+        databases.close()
+
+
+@pytest.fixture
+def client(served: tuple[Engine, Client]) -> Client:
+    """The client of :func:`served`."""
+    return served[1]
+
+
+@pytest.fixture
+def engine(served: tuple[Engine, Client]) -> Engine:
+    """The engine of :func:`served`, for checking what the database holds."""
+    return served[0]
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Rows per Chinook table."""
+    tables = {name: model.__table__ for name, model in models.DEFAULT.by_table().items()}
+    with engine.connect() as conn:
+        return {
+            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in tables.items()
+        }
+
+
+def largest(engine: Engine, column: Any) -> int:
+    """The largest value of an integer column."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.max(column))).scalar_one())
+
+
+def send(client: Client, method: str, path: str, body: Any) -> Answer:
+    """A request with a JSON body."""
+    return client.request(method, path, data=json.dumps(body).encode(), headers=JSON_HEADERS)
+
+
+def test_post_takes_the_next_key(client: Client, engine: Engine) -> None:
+    """POST answers 201 and the object; the key follows the loaded ones (sequences were reset)."""
+    expected_id = largest(engine, models.Artist.artist_id) + 1
+    before = counts(engine)
+    answer = send(client, "POST", "/api/artists", {"name": "New Artist"})
+    assert answer.code == 201, answer.body
+    assert answer.json == {"albums": [], "artist_id": expected_id, "name": "New Artist"}
+    assert answer.headers["location"] == f"http://localhost:8080/api/artists/{expected_id}"
+    assert client.get(f"/api/artists/{expected_id}").json == answer.json
+    assert counts(engine)["artists"] == before["artists"] + 1
+
+
+def test_post_values_read_back_alike(client: Client) -> None:
+    """Dates lose fractions of a second and NUMERIC values keep their digits, everywhere."""
+    invoice = {"customer_id": 3, "invoice_date": "2014-02-03T04:05:06.789", "total": 10.5}
+    answer = send(client, "POST", "/api/invoices", invoice)
+    assert answer.code == 201, answer.body
+    assert (answer.json["invoice_date"], answer.json["total"]) == ("2014-02-03T04:05:06", 10.5)
+    found = client.get(
+        "/api/invoices?"
+        + q({"filters": [{"name": "invoice_date", "op": "==", "val": "2014-02-03T04:05:06"}]})
+    )
+    assert [o["invoice_id"] for o in found.json["objects"]] == [answer.json["invoice_id"]]
+
+
+def test_nested_invoice_is_atomic(client: Client, engine: Engine) -> None:
+    """An invoice with nested items is created whole; with one bad item, not at all (400)."""
+    invoice = {
+        "customer_id": 1,
+        "invoice_date": "2014-01-01T10:00:00",
+        "total": 1.98,
+        "invoice_items": [
+            {"track_id": 1, "unit_price": 0.99, "quantity": 1},
+            {"track_id": 2, "unit_price": 0.99, "quantity": 1},
+        ],
+    }
+    before = counts(engine)
+    answer = send(client, "POST", "/api/invoices", invoice)
+    assert answer.code == 201, answer.body
+    assert answer.json["invoice_date"] == "2014-01-01T10:00:00"
+    assert [i["track_id"] for i in answer.json["invoice_items"]] == [1, 2]
+    assert [i["unit_price"] for i in answer.json["invoice_items"]] == [0.99, 0.99]
+    created = counts(engine)
+    assert created["invoice_items"] == before["invoice_items"] + 2
+    invoice["invoice_items"][1]["track_id"] = 99999
+    bad = send(client, "POST", "/api/invoices", invoice)
+    assert (bad.code, bad.json) == (400, {"message": "IntegrityError"})
+    assert counts(engine) == created
+    assert b"INSERT" not in bad.body and b"FOREIGN" not in bad.body
+
+
+def test_conflicts_and_missing_references(client: Client, engine: Engine) -> None:
+    """Duplicate key: 409; missing referenced row, over-long or NUL text: 400; nothing changes."""
+    before = counts(engine)
+    answer = send(client, "POST", "/api/artists", {"artist_id": 1, "name": "Again"})
+    assert (answer.code, answer.json) == (409, {"message": "IntegrityError"})
+    answer = send(client, "POST", "/api/albums", {"title": "Orphan", "artist_id": 99999})
+    assert (answer.code, answer.json) == (400, {"message": "IntegrityError"})
+    for name in ("x" * 121, "nul\x00byte"):
+        answer = send(client, "POST", "/api/artists", {"name": name})
+        assert (answer.code, answer.json["message"]) == (400, "Invalid value for field 'name'")
+    assert counts(engine) == before
+
+
+def test_patch_and_relations(client: Client) -> None:
+    """PATCH sets fields and relations and answers the object as re-read."""
+    album = send(client, "POST", "/api/albums", {"title": "Draft", "artist_id": 1}).json
+    path = f"/api/albums/{album['album_id']}"
+    answer = send(client, "PATCH", path, {"title": "Final", "artist": {"artist_id": 2}})
+    assert answer.code == 200, answer.body
+    assert (answer.json["title"], answer.json["artist"]["name"]) == ("Final", "Accept")
+    assert client.get(path).json == answer.json
+    playlist = send(client, "POST", "/api/playlists", {"name": "Mine"}).json
+    tracks = f"/api/playlists/{playlist['playlist_id']}/tracks"
+    send(client, "PUT", f"/api/playlists/{playlist['playlist_id']}", {"tracks": [{"track_id": 5}]})
+    change = {"tracks": {"add": [{"track_id": 3}], "remove": [{"track_id": 5}]}}
+    assert send(client, "PATCH", f"/api/playlists/{playlist['playlist_id']}", change).code == 200
+    assert [t["track_id"] for t in client.get(tracks).json["objects"]] == [3]
+
+
+def test_delete(client: Client, engine: Engine) -> None:
+    """DELETE answers 204, then 404; a row others depend on is a 400 and stays."""
+    genre = send(client, "POST", "/api/genres", {"name": "Polka"}).json
+    path = f"/api/genres/{genre['genre_id']}"
+    assert client.request("DELETE", path).code == 204
+    assert client.get(path).code == 404
+    assert client.request("DELETE", path).code == 404
+    before = counts(engine)
+    answer = client.request("DELETE", "/api/artists/1")
+    assert (answer.code, answer.json) == (400, {"message": "IntegrityError"})
+    assert counts(engine) == before
+
+
+def test_bulk_patch_and_delete(client: Client, engine: Engine) -> None:
+    """Bulk PATCH and DELETE count what they change; like matches case-insensitively."""
+    before = counts(engine)
+    for name in ("Zydeco One", "zydeco two", "Zydeco\\Three"):
+        assert send(client, "POST", "/api/genres", {"name": name}).code == 201
+    query = {"filters": [{"name": "name", "op": "like", "val": "zydeco%"}]}
+    answer = send(client, "PATCH", "/api/genres", {"q": query, "name": "Zydeco"})
+    assert (answer.code, answer.json) == (200, {"num_modified": 3})
+    same = {"filters": [{"name": "name", "op": "==", "val": "Zydeco"}]}
+    assert client.get(f"/api/genres?{q(same)}").json["num_results"] == 3
+    answer = client.request("DELETE", f"/api/genres?{q(same)}")
+    assert (answer.code, answer.json) == (200, {"num_deleted": 3})
+    assert counts(engine) == before
