@@ -72,6 +72,8 @@ class Settings:
         access_log: file to append an access log to (``None``: none).
         cache_ttl: seconds to keep successful GET answers in memory
             (``None``: no response cache).
+        statement_timeout: seconds one SQL statement may run before the
+            request answers 503 (0: no limit).
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -89,6 +91,7 @@ class Settings:
     workers: int = 1
     access_log: Path | None = None
     cache_ttl: float | None = None
+    statement_timeout: float = 5.0
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -139,6 +142,13 @@ def _seconds(value: object) -> float:
     if isinstance(value, bool) or not 0 < seconds <= 3600:
         raise ValueError("expected a number of seconds, more than 0 and at most 3600")
     return seconds
+
+
+def _timeout(value: object) -> float:
+    """Seconds, where 0 means "no limit"."""
+    if value in (0, "0", 0.0):
+        return 0.0
+    return _seconds(value)
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -194,6 +204,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("api_token", _text, None, "CHINOOK_API_TOKEN", (), "-"),
     Option("access_log", _path, "access-log", "CHINOOK_ACCESS_LOG", ("ACCESS_LOG",),
            "access_log"),
+    Option("statement_timeout", _timeout, "statement-timeout", "CHINOOK_STATEMENT_TIMEOUT",
+           ("STATEMENT_TIMEOUT",), "statement_timeout"),
     Option("cache_ttl", _seconds, "cache-ttl", "CHINOOK_CACHE_TTL", ("CACHE_TTL",), "cache_ttl"),
     Option("workers", _workers, "workers", "CHINOOK_WORKERS", ("WORKERS",), "workers"),
     Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),

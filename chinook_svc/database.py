@@ -10,17 +10,17 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
 from twisted.logger import Logger
 
-from chinook_svc.restless.sqlite import configure_sqlite
+from chinook_svc.restless.engines import create_database_engine, is_memory_sqlite
+from chinook_svc.restless.sqlite import BUSY_TIMEOUT_MS
 
 log = Logger()
 
 #: How long SQLite waits for a lock before failing (milliseconds).
-SQLITE_BUSY_TIMEOUT_MS = 5000
+SQLITE_BUSY_TIMEOUT_MS = BUSY_TIMEOUT_MS
 
 
 class SampleUnavailable(RuntimeError):
@@ -46,39 +46,37 @@ def sample_database_url(data_dir: Path | None = None) -> str:
     return str(sample.ensure_sample_database(path))
 
 
-def is_memory_sqlite(url: URL) -> bool:
-    """Whether ``url`` names an in-memory SQLite database."""
-    database = url.database or ""
-    return url.get_backend_name() == "sqlite" and (
-        database in ("", ":memory:") or "mode=memory" in database
-    )
+#: Database worker threads when none are asked for (SQLAlchemy's default pool size).
+DEFAULT_THREADS = 5
 
 
-def open_engine(url: str, *, pool_size: int | None = None) -> Engine:
-    """A SQLAlchemy engine for the service.
+def open_engine(
+    url: str,
+    *,
+    pool_size: int | None = None,
+    statement_timeout: float = 5.0,
+    connect_timeout: float = 5.0,
+) -> Engine:
+    """A SQLAlchemy engine for the service (``restless.engines.create_database_engine``).
 
     SQLite files get a ``busy_timeout``, foreign keys enforced and
     write-ahead logging (readers do not block behind a writer); in-memory
-    SQLite gets one shared connection;
-    database servers get ``pool_pre_ping`` so that connections the server
-    dropped are replaced instead of failing a request.
+    SQLite gets one shared connection; database servers get a pool as big as
+    the thread pool, ``pool_pre_ping``, connect timeouts and TCP keepalives;
+    every database gets the per-statement timeout.
 
     Args:
         url: SQLAlchemy database URL.
-        pool_size: connections to keep (``None``: SQLAlchemy's default).
+        pool_size: connections (and worker threads) to keep (``None``: 5).
+        statement_timeout: seconds one statement may run (0: no limit).
+        connect_timeout: seconds to wait for a connection.
     """
-    parsed = make_url(url)
-    options: dict[str, Any] = {}
-    if is_memory_sqlite(parsed):
-        options.update(poolclass=StaticPool, connect_args={"check_same_thread": False})
-    elif pool_size is not None:
-        options["pool_size"] = pool_size
-    if parsed.get_backend_name() != "sqlite":
-        options["pool_pre_ping"] = True
-    engine = create_engine(parsed, **options)
-    if parsed.get_backend_name() == "sqlite":
-        configure_sqlite(engine, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
-    return engine
+    return create_database_engine(
+        url,
+        threads=pool_size or DEFAULT_THREADS,
+        statement_timeout=statement_timeout,
+        connect_timeout=connect_timeout,
+    )
 
 
 def ping(engine: Engine) -> None:

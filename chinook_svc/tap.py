@@ -63,6 +63,13 @@ class Options(usage.Options):
         ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
         ["access-log", None, None, "Append an access log to this file [CHINOOK_ACCESS_LOG]"],
         [
+            "statement-timeout",
+            None,
+            None,
+            "Seconds one SQL statement may run, 0: no limit (default 5) "
+            "[CHINOOK_STATEMENT_TIMEOUT]",
+        ],
+        [
             "cache-ttl",
             None,
             None,
@@ -168,7 +175,9 @@ def build_service(
     if settings.workers > 1 and adopt is None:
         return _supervisor(settings, reactor, url, given or {}, environ or {})
     try:
-        engine = open_engine(url, pool_size=settings.threads)
+        engine = open_engine(
+            url, pool_size=settings.threads, statement_timeout=settings.statement_timeout
+        )
     except ModuleNotFoundError as e:
         raise usage.UsageError(
             f"cannot open database: no driver {e.name!r}; "

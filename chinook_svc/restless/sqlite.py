@@ -14,12 +14,15 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+#: How long a connection waits for SQLite's lock before failing (milliseconds).
+BUSY_TIMEOUT_MS = 10_000
+
 
 def configure_sqlite(
     engine: Engine,
     *,
     wal: bool = True,
-    busy_timeout_ms: int = 10_000,
+    busy_timeout_ms: int = BUSY_TIMEOUT_MS,
     foreign_keys: bool = True,
 ) -> Engine:
     """Set SQLite pragmas on every connection of ``engine`` (no-op for other databases)."""
