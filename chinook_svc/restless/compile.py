@@ -12,19 +12,23 @@ pages are stable, and every failure is a 400 :class:`QueryError`.
 from __future__ import annotations
 
 import datetime
+import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import suppress
 from decimal import Decimal
 from typing import Any
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 from sqlalchemy import BigInteger, func, literal
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from .dialects import DialectRules
 from .errors import QueryError
-from .query import Filter, Junction, Node, Search
+from .query import Filter, Junction, Limits, Node, Search, parse_search
 from .schema import ModelInfo, RelationInfo
 
 #: 0.17's markers for "now" in date fields.
@@ -84,6 +88,9 @@ class CompiledSearch:
     single: bool
     #: no filters, no order_by, no group_by: rows in primary-key order
     plain: bool = False
+    #: the canonical ``q`` this was compiled from, when it may be reused
+    #: (its SQL is then prepared once per distinct ``q``)
+    key: str | None = None
 
 
 def parse_temporal(value: Any, kind: type) -> Any:
@@ -109,6 +116,8 @@ def parse_temporal(value: Any, kind: type) -> Any:
 
 
 _EMPTY = Search()
+#: Distinct ``q`` objects whose compiled form an endpoint keeps.
+RECENT_SEARCHES = 256
 _SCALARS = (str, int, float, bool)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 #: Text that SQLite's numeric affinity turns into an integer or a real.
@@ -157,6 +166,8 @@ class Compiler:
         self.rules = rules
         self.dialect = dialect
         self._plain: CompiledSearch | None = None
+        self._recent: OrderedDict[str, CompiledSearch] = OrderedDict()
+        self._lock = threading.Lock()
 
     # -- names --------------------------------------------------------------
 
@@ -336,6 +347,29 @@ class Compiler:
             self.dialect.group_key(self.value_attribute(self.info, f, self.rules))
             for f in search.group_by
         )
+
+    def compile_q(self, params: Any, limits: Limits) -> CompiledSearch:
+        """Parse and compile a decoded ``q``, reusing the result for a ``q`` seen recently.
+
+        A compiled search holds no request state (values are bound, "now"
+        is a SQL function), so equal ``q`` objects share one; the SQL of a
+        shared one is compiled once (see ``loader.SearchRunner``).
+        """
+        try:
+            key = json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
+        except (TypeError, ValueError):
+            return self.compile(parse_search(params, limits))
+        cached = self._recent.get(key)
+        if cached is not None:
+            with self._lock, suppress(KeyError):
+                self._recent.move_to_end(key)
+            return cached
+        compiled = evolve(self.compile(parse_search(params, limits)), key=key)
+        with self._lock:
+            self._recent[key] = compiled
+            if len(self._recent) > RECENT_SEARCHES:
+                self._recent.popitem(last=False)
+        return compiled
 
     def compile(self, search: Search) -> CompiledSearch:
         """Everything the loader needs to run ``search``."""

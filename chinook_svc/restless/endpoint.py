@@ -21,9 +21,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from . import errors
+from . import errors, keyset
 from .aggregates import FUNCTIONS, Aggregate, aggregate, results
-from .compile import Compiler, FieldRules
+from .compile import CompiledSearch, Compiler, FieldRules
 from .dberrors import read_error
 from .dialects import DialectRules, rules_for
 from .errors import ApiError, NotFound, ProcessingException, QueryError
@@ -248,8 +248,10 @@ class Endpoint:
         params = decode_q(q_text, self.options.limits)
         for pre in self.options.pre("GET_MANY"):
             pre(search_params=params)
-        search = parse_search(params, self.options.limits)
-        compiled = self.compiler.compile(search)
+        compiled = self.compiler.compile_q(params, self.options.limits)
+        cursor = request.arg("cursor")
+        if cursor is not None and not compiled.single:
+            return self._keyset_page(request, params, compiled, cursor, q_text)
         with self._connect() as conn:
             if compiled.single:
                 rows = self.search.rows(conn, compiled, 0, 2)
@@ -270,6 +272,37 @@ class Endpoint:
                 headers = {
                     "Link": self.link_header(request, result["page"], result["total_pages"], q_text)
                 }
+        for post in self.options.post("GET_MANY"):
+            post(result=result, search_params=params)
+        return self._finish(request, 200, result, headers)
+
+    def _keyset_page(
+        self,
+        request: ApiRequest,
+        params: Any,
+        compiled: CompiledSearch,
+        cursor: str,
+        q_text: str | None,
+    ) -> Reply:
+        """A page after ``cursor`` in the search's order, found by key (see ``keyset``)."""
+        order = keyset.key_order(self.info, parse_search(params, self.options.limits))
+        q_key = compiled.key or ""
+        values = keyset.decode_cursor(cursor, self.info, order, q_key) if cursor else None
+        condition = None if values is None else keyset.after(self.dialect, self.info, order, values)
+        size = self.results_per_page(request) or self.options.max_results_per_page
+        with self._connect() as conn:
+            rows = self.search.rows_after(conn, compiled, condition, size + 1)
+            objects = build_objects(conn, self.shape, rows[:size])
+        following = None
+        headers: dict[str, str] = {}
+        if len(rows) > size:
+            last = rows[size - 1]
+            following = keyset.encode_cursor(tuple(last[name] for name, _ in order), q_key)
+            keep = "" if q_text is None else "&q=" + quote(q_text, safe="")
+            headers["Link"] = (
+                f'<{request.base_url}?cursor={following}&results_per_page={size}{keep}>; rel="next"'
+            )
+        result: dict[str, Any] = {"next_cursor": following, "objects": objects}
         for post in self.options.post("GET_MANY"):
             post(result=result, search_params=params)
         return self._finish(request, 200, result, headers)

@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
-from .compile import CompiledSearch
+from .compile import RECENT_SEARCHES, CompiledSearch
 from .prepared import PreparedCache, padded
 from .schema import ModelInfo, RelationInfo
 from .serialize import Converter, converter_for, plain_value
@@ -84,6 +84,8 @@ class SearchRunner:
     def __init__(self, info: ModelInfo) -> None:
         self.info = info
         self.prepared = PreparedCache()
+        #: statements of searches clients sent (bounded: clients choose the keys)
+        self.searches = PreparedCache(max_entries=2 * RECENT_SEARCHES)
         self.keys = columns_of(info).keys
 
     def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
@@ -114,6 +116,15 @@ class SearchRunner:
                 ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
             )
             return int(prepared.scalar(conn))
+        if compiled.key is not None:
+            prepared = self.searches.get(
+                ("count", compiled.key), conn, lambda: self._count_statement(compiled)
+            )
+            return int(prepared.scalar(conn))
+        return int(conn.execute(self._count_statement(compiled)).scalar_one())
+
+    def _count_statement(self, compiled: CompiledSearch) -> Select[Any]:
+        info = self.info
         pk_exprs = [info.columns[k] for k in info.pk_names]
         if compiled.limit is not None or compiled.offset is not None:
             inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
@@ -126,7 +137,7 @@ class SearchRunner:
             stmt = select(func.count()).select_from(inner.subquery())
         else:
             stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
-        return int(conn.execute(stmt).scalar_one())
+        return stmt
 
     def _ordered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
         for alias, onclause in compiled.joins:
@@ -154,12 +165,33 @@ class SearchRunner:
             )
             found = prepared.run(conn, {"limit": size, "offset": offset})
             return [dict(zip(keys, row, strict=True)) for row in found]
+        if compiled.key is not None and size is not None:
+            prepared = self.searches.get(
+                ("page", compiled.key),
+                conn,
+                lambda: (
+                    self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+            found = prepared.run(conn, {"limit": size, "offset": offset})
+            return [dict(zip(keys, row, strict=True)) for row in found]
         stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
         if size is not None:
             stmt = stmt.limit(size)
         if offset:
             stmt = stmt.offset(offset)
         return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
+
+    def rows_after(
+        self, conn: Connection, compiled: CompiledSearch, condition: Any, size: int
+    ) -> list[Raw]:
+        """Up to ``size`` rows of the search that also meet ``condition`` (keyset paging)."""
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        return [dict(zip(self.keys, row, strict=True)) for row in conn.execute(stmt.limit(size))]
 
     def by_key(self, conn: Connection, name: str, value: Any) -> Raw | None:
         """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""

@@ -18,6 +18,8 @@ execution goes through SQLAlchemy instead, so that they see every statement.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any
@@ -53,14 +55,37 @@ class Prepared:
         self.positional = bool(dialect.positional)
         self.names: Sequence[str] = tuple(compiled.positiontup or ())
         self.bind_processors: Mapping[str, Any] = dict(compiled._bind_processors)
-        self.defaults: Mapping[str, Any] = {
-            name: bind.value for name, bind in compiled.binds.items() if bind.value is not None
+        variable = {
+            name
+            for name, bind in compiled.binds.items()
+            if bind.value is None and bind.callable is None
         }
+        self.defaults: Mapping[str, Any] = {
+            name: bind.value for name, bind in compiled.binds.items() if name not in variable
+        }
+        if compiled.post_compile_params:
+            self._expand(compiled, variable)
         self.result_types = [column.type for column in compiled._result_columns]
         # Built on the first run: some drivers' processors depend on the type
         # the cursor reports (psycopg's NUMERIC, say).
         self.result_processors: list[Processor] | None = None
         self.dialect = dialect
+
+    def _expand(self, compiled: Any, variable: set[str]) -> None:
+        """Render ``IN`` lists (SQLAlchemy expands them per execution) once, for good.
+
+        Only the values named by ``variable`` may change between executions,
+        and they must not be expanded or rendered as literals.
+        """
+        expanded_names = {b.key for b in compiled.post_compile_params}
+        if expanded_names & variable:
+            raise ValueError("a variable parameter cannot be expanded once for good")
+        params = compiled.construct_params(dict.fromkeys(variable, 0))
+        expanded = compiled._process_parameters_for_postcompile(params, _populate_self=False)
+        self.sql = expanded.statement
+        self.names = tuple(expanded.positiontup or ())
+        self.bind_processors = {**self.bind_processors, **(expanded.processors or {})}
+        self.defaults = {k: v for k, v in expanded.parameters.items() if k not in variable}
 
     def _processors(self, description: Sequence[Any] | None) -> list[Processor]:
         codes = [d[1] for d in description or ()] or [None] * len(self.result_types)
@@ -130,10 +155,18 @@ def compilation_key(conn: Connection) -> tuple[Any, ...]:
 
 
 class PreparedCache:
-    """Prepared statements, built on first use by a factory, per :func:`compilation_key`."""
+    """Prepared statements, built on first use by a factory, per :func:`compilation_key`.
 
-    def __init__(self) -> None:
-        self._statements: dict[Any, Prepared] = {}
+    Args:
+        max_entries: least recently used statements beyond this many are
+            dropped (``None``: keep all; only for keys the code chooses, never
+            for keys a client can vary).
+    """
+
+    def __init__(self, max_entries: int | None = None) -> None:
+        self._statements: OrderedDict[Any, Prepared] = OrderedDict()
+        self.max_entries = max_entries
+        self._lock = threading.Lock()
 
     def get(self, key: Any, conn: Connection, build: Callable[[], Executable]) -> Prepared:
         """The statement for ``key`` on ``conn`` (built and compiled on first use)."""
@@ -141,7 +174,14 @@ class PreparedCache:
         prepared = self._statements.get(full_key)
         if prepared is None:
             schemas = conn.get_execution_options().get("schema_translate_map")
-            prepared = self._statements[full_key] = Prepared(build(), conn.dialect, schemas)
+            prepared = Prepared(build(), conn.dialect, schemas)
+            with self._lock:
+                self._statements[full_key] = prepared
+                if self.max_entries is not None and len(self._statements) > self.max_entries:
+                    self._statements.popitem(last=False)
+        elif self.max_entries is not None:
+            with self._lock, suppress(KeyError):
+                self._statements.move_to_end(full_key)
         return prepared
 
 
