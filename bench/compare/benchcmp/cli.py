@@ -37,7 +37,7 @@ from .targets import (
     Target,
     detect_chinook,
 )
-from .wrk import WrkError, WrkResult, run_wrk
+from .wrk import WrkError, WrkResult, parse_wrk, run_wrk
 
 RESULTS_DIR = ROOT / "bench" / "results"
 SQLTRACE = PEER_APPS / "sqltrace"
@@ -295,8 +295,6 @@ def rss_run(
                 time.sleep(5)
             output = wrk.communicate()[0]
         at_end = server.rss_bytes()
-    from .wrk import parse_wrk
-
     result = parse_wrk(output)
     return {
         "minutes": args.rss_minutes,
