@@ -27,6 +27,7 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
+from zope.interface import implementer
 
 from chinook_svc.auth import TokenGuard
 from chinook_svc.database import ping
@@ -148,8 +149,12 @@ class ChinookApp:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
 
     def resource(self) -> IResource:
-        """This app as a ``twisted.web`` resource, to serve or to mount anywhere."""
-        return self.app.resource()
+        """This app as a ``twisted.web`` resource, to serve or to mount anywhere.
+
+        Requests under ``/api/`` go straight to the engine's resource (one
+        Klein routing step, not two); the rest to this app's routes.
+        """
+        return _Root(self.app.resource(), self._api)
 
     @app.route("/", methods=["GET"])
     def index(self, request: IRequest) -> bytes:
@@ -191,6 +196,33 @@ class ChinookApp:
     def api(self, request: IRequest) -> IResource:
         """The engine's resource, for everything under ``/api/``."""
         return self._api
+
+
+@implementer(IResource)
+class _Root:
+    """Sends ``/api/...`` to the engine and everything else to the root app."""
+
+    isLeaf = False
+
+    def __init__(self, app: IResource, api: IResource) -> None:
+        self._app = app
+        self._api = api
+
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
+        """The engine for ``api`` (with more path after it), else the root app."""
+        if name == b"api" and request.postpath:
+            return self._api
+        # The root app is a leaf: give it back the segment Site just consumed.
+        request.postpath.insert(0, request.prepath.pop())
+        return self._app
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        """The tree is fixed."""
+        raise NotImplementedError("the service's root resource has fixed children")
+
+    def render(self, request: IRequest) -> Any:
+        """Only reached for the bare mount point (no trailing slash): the index."""
+        return self._app.render(request)
 
 
 add_error_handling(ChinookApp.app)
