@@ -5,6 +5,9 @@ Usage::
     .venv/bin/python bench/serve_bench.py                 # reference chinook.db if present
     .venv/bin/python bench/serve_bench.py --db sqlite:////path/chinook.db -c 64 -d 30s
     .venv/bin/python bench/serve_bench.py --endpoints E1 E3
+    .venv/bin/python bench/serve_bench.py --endpoints E1 --workers 1 2          # scaling
+    .venv/bin/python bench/serve_bench.py --endpoints E1 --workers 1 2 \
+        --load-postgres postgresql+psycopg://postgres@127.0.0.1/test          # on PostgreSQL
 
 Endpoints (the issue's E1-E4)::
 
@@ -86,7 +89,7 @@ def parse_wrk(output: str) -> dict[str, float]:
 
 
 def start_service(
-    db_url: str | None, port: int, threads: int | None, workdir: Path
+    db_url: str | None, port: int, threads: int | None, workdir: Path, workers: int = 1
 ) -> subprocess.Popen[bytes]:
     """Start ``twistd -n chinook`` and wait (at most 60 s) until /healthz answers 200."""
     log = f"--logfile={workdir / 'twistd.log'}"
@@ -96,6 +99,8 @@ def start_service(
         args += ["--db", db_url]
     if threads:
         args += ["--threads", str(threads)]
+    if workers > 1:
+        args += ["--workers", str(workers)]
     process = subprocess.Popen(args, cwd=workdir)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -131,6 +136,15 @@ def main() -> int:
     parser.add_argument(
         "--endpoints", nargs="+", choices=sorted(ENDPOINTS), default=sorted(ENDPOINTS)
     )
+    parser.add_argument(
+        "--workers", nargs="+", type=int, default=[1], help="worker processes to try (default 1)"
+    )
+    parser.add_argument(
+        "--load-postgres",
+        metavar="URL",
+        help="load the bundled sample into a fresh schema of this PostgreSQL database, serve it, "
+        "and drop the schema afterwards",
+    )
     args = parser.parse_args()
 
     wrk = shutil.which("wrk")
@@ -138,40 +152,85 @@ def main() -> int:
         print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install wrk", file=sys.stderr)
         return 2
 
+    schema = None
     with tempfile.TemporaryDirectory(prefix="chinook-bench-") as tmp:
         workdir = Path(tmp)
         db_url = args.db
-        if db_url is None and REFERENCE.exists():
+        if args.load_postgres:
+            schema, db_url = load_postgres(args.load_postgres)
+        elif db_url is None and REFERENCE.exists():
             copy = workdir / "chinook.db"
             shutil.copyfile(REFERENCE, copy)
             db_url = f"sqlite:///{copy}"
-        port = free_port()
-        service = start_service(db_url, port, args.threads, workdir)
         try:
             print(f"database: {db_url or 'embedded sample'}; wrk -t{args.wrk_threads} "
                   f"-c{args.connections} -d{args.duration} --latency")  # fmt: skip
-            print(f"{'':3} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  path")
-            for name in args.endpoints:
-                url = f"http://127.0.0.1:{port}{ENDPOINTS[name]}"
-                urllib.request.urlopen(url, timeout=10).read()  # warm up
-                run = subprocess.run(
-                    [wrk, f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}",
-                     "--latency", url],
-                    capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                r = parse_wrk(run.stdout)
-                notes = "".join(
-                    [
-                        f"  non-2xx: {r['non_2xx']:.0f}" if r["non_2xx"] else "",
-                        f"  {r['socket_errors']}",
-                    ]
-                ).rstrip()
-                figures = f"{r['rps']:9.1f} {r['p50']:8.2f} {r['p99']:8.2f}"
-                print(f"{name:3} {figures}  {ENDPOINTS[name]}{notes}")
+            print(f"{'':3} {'workers':>7} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8}  path")
+            for workers in args.workers:
+                run_all(args, wrk, db_url, workdir, workers)
         finally:
-            service.send_signal(signal.SIGTERM)
-            service.wait(timeout=30)
+            if schema is not None and args.load_postgres:
+                drop_postgres(args.load_postgres, schema)
     return 0
+
+
+def load_postgres(url: str) -> tuple[str, str]:
+    """Load the sample into a new schema; return it and the URL that serves it."""
+    import uuid
+
+    from sqlalchemy import create_engine
+
+    from chinook_svc.sample import load_sample
+
+    schema = f"chinook_bench_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(url)
+    try:
+        load_sample(engine, schema=schema)
+    finally:
+        engine.dispose()
+    separator = "&" if "?" in url else "?"
+    return schema, f"{url}{separator}options=-csearch_path%3D{schema}"
+
+
+def drop_postgres(url: str, schema: str) -> None:
+    """Drop the benchmark's schema."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+    finally:
+        engine.dispose()
+
+
+def run_all(
+    args: argparse.Namespace, wrk: str, db_url: str | None, workdir: Path, workers: int
+) -> None:
+    """Start the service with ``workers`` processes and time every endpoint."""
+    port = free_port()
+    service = start_service(db_url, port, args.threads, workdir, workers)
+    try:
+        for name in args.endpoints:
+            url = f"http://127.0.0.1:{port}{ENDPOINTS[name]}"
+            urllib.request.urlopen(url, timeout=10).read()  # warm up
+            run = subprocess.run(
+                [wrk, f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{args.duration}",
+                 "--latency", url],
+                capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            r = parse_wrk(run.stdout)
+            notes = "".join(
+                [
+                    f"  non-2xx: {r['non_2xx']:.0f}" if r["non_2xx"] else "",
+                    f"  {r['socket_errors']}",
+                ]
+            ).rstrip()
+            figures = f"{workers:7d} {r['rps']:9.1f} {r['p50']:8.2f} {r['p99']:8.2f}"
+            print(f"{name:3} {figures}  {ENDPOINTS[name]}{notes}", flush=True)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        service.wait(timeout=30)
 
 
 if __name__ == "__main__":
