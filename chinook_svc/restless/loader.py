@@ -14,7 +14,7 @@ that need model instances, through the ORM in the same transaction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
@@ -226,8 +226,12 @@ class RelationLoader:
 
     def parent_key(self, raw: Raw) -> tuple[Any, ...] | None:
         """The values that join a parent row to its related rows."""
-        key = tuple(raw[k] for k in self.rel.local_keys)
-        return None if any(v is None for v in key) else key
+        local = self.rel.local_keys
+        if len(local) == 1:
+            value = raw[local[0]]
+            return None if value is None else (value,)
+        key = tuple(raw[k] for k in local)
+        return None if None in key else key
 
     def _select(self) -> tuple[Select[Any], list[Any]]:
         """``SELECT target columns, parent key columns`` and the key columns to filter on."""
@@ -268,11 +272,15 @@ class RelationLoader:
             prepared = self.prepared.get(
                 ("batch", size), conn, partial(self._batch_statement, size)
             )
-            values = {}
-            for i in range(size):
-                key = chunk[min(i, len(chunk) - 1)]
-                for j, v in enumerate(key):
-                    values[f"k{i}_{j}"] = v
+            # Pad the list with its last key: a few statement sizes serve every batch.
+            keys_in_order = [*chunk, *([chunk[-1]] * (size - len(chunk)))]
+            values = {
+                name: value
+                for names_of_key, key in zip(
+                    _bind_names(size, len(chunk[0])), keys_in_order, strict=True
+                )
+                for name, value in zip(names_of_key, key, strict=True)
+            }
             for row in prepared.run(conn, values):
                 raw = dict(zip(names, row[:width], strict=True))
                 found.setdefault(tuple(row[width:]), []).append(raw)
@@ -410,13 +418,32 @@ def relation_loader(rel: RelationInfo) -> RelationLoader:
 
 
 def _emit(shape: Shape, raw: Raw) -> Obj:
-    converters = columns_of(shape.info).converters
-    obj: Obj = {}
-    for key in shape.columns:
-        value = raw[key]
-        conv = converters[key]
-        obj[key] = value if conv is None else conv(value)
+    plain, converted = _emitters(shape)
+    obj: Obj = {key: raw[key] for key in plain}
+    for key, conv in converted:
+        obj[key] = conv(raw[key])
     return obj
+
+
+_emitter_cache: dict[Shape, tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]] = {}
+
+
+def _emitters(shape: Shape) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
+    """A shape's columns: those emitted as they are, and those with a converter."""
+    found = _emitter_cache.get(shape)
+    if found is None:
+        converters = columns_of(shape.info).converters
+        found = _emitter_cache[shape] = (
+            tuple(k for k in shape.columns if converters[k] is None),
+            tuple((k, converters[k]) for k in shape.columns if converters[k] is not None),
+        )
+    return found
+
+
+@lru_cache(maxsize=64)
+def _bind_names(size: int, width: int) -> tuple[tuple[str, ...], ...]:
+    """The bind parameter names of a batch statement, per key."""
+    return tuple(tuple(f"k{i}_{j}" for j in range(width)) for i in range(size))
 
 
 def _instance_values(
