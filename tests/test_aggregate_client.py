@@ -19,6 +19,8 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web._newclient import ResponseFailed
 from twisted.web.client import ResponseDone
+from twisted.web.resource import EncodingResourceWrapper
+from twisted.web.server import GzipEncoderFactory
 
 from chinook_svc.aggregate.body import CappedBody, TooLarge
 from chinook_svc.aggregate.client import (
@@ -111,6 +113,19 @@ class UpstreamClientTests(SynchronousTestCase):
         """Exactly ``max_bytes`` is allowed."""
         outcome = self.successResultOf(self.call("/stream/65536"))
         assert (outcome.error, len(outcome.body)) == (None, 65536)
+
+    def test_gzip_bodies_are_capped_after_decompression(self) -> None:
+        """A gzip body is decoded, and the cap counts decoded bytes (no zip bombs)."""
+        gzipped = StubTreq(EncodingResourceWrapper(self.upstream, [GzipEncoderFactory()]))
+        client = UpstreamClient(gzipped, self.clock, 64 * 1024)
+
+        def call(path: str) -> Outcome:
+            url = DecodedURL.from_text("http://upstream.test" + path)
+            return self.successResultOf(ensureDeferred(client.call("s", url, 2.0)))
+
+        assert call("/json?v=z").body == {"path": "/json", "v": "z"}
+        bomb = call("/stream/1000000")
+        assert bomb.error == "too_large"
 
     def test_hanging_upstream_is_cut_at_the_deadline(self) -> None:
         """No headers by the deadline: ``timeout`` at exactly 2 s, and the connection is closed."""

@@ -168,6 +168,8 @@ class UrlTemplate:
         Raises:
             PlaceholderError: a value is missing or not acceptable.
         """
+        if not self.placeholders:
+            return self.url
         missing = sorted(self.names - values.keys())
         if missing:
             raise PlaceholderError(missing[0], "is required")
