@@ -173,8 +173,7 @@ def report(rows: dict[str, dict[int, list[float]]], counts: list[int], options: 
     print("|---" * (len(counts) + 1) + "|")
     for name, by_count in rows.items():
         cells = " | ".join(
-            f"{ms(statistics.median(by_count[n])):.1f} ({ms(min(by_count[n])):.1f})"
-            for n in counts
+            f"{ms(statistics.median(by_count[n])):.1f} ({ms(min(by_count[n])):.1f})" for n in counts
         )
         print(f"| {name} | {cells} |")
     aggregate = rows["GET /aggregate (end to end)"]

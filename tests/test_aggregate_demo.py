@@ -54,7 +54,7 @@ async def test_demo_fans_out_to_the_own_api(reference_db: Path) -> None:
     url = f"http://127.0.0.1:{port.getHost().port}/"
     try:
         code, body = await fetch(client, url + "?id=1")
-        bad_code, bad = await fetch(client, url + '?id=1}]}')
+        bad_code, bad = await fetch(client, url + "?id=1}]}")
     finally:
         await pool.closeCachedConnections()
         await port.stopListening()

@@ -257,6 +257,10 @@ class RefusalTests(SynchronousTestCase):
             body = self.refused(query)
             assert body["parameter"] == parameter, (query, body)
 
+    def test_repeated_parameter(self) -> None:
+        """A placeholder given twice is ambiguous and refused."""
+        assert self.refused("?source=search&term=a&term=b")["error"] == "repeated_parameter"
+
     def test_values_are_not_utf8(self) -> None:
         """Query bytes that are not UTF-8 are refused."""
         assert self.refused("?source=search&term=%ff")["error"] == "invalid_encoding"

@@ -21,6 +21,7 @@ from treq.client import HTTPClient
 from twisted.internet import reactor
 from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
+from twisted.logger import globalLogPublisher
 from twisted.web._newclient import ResponseNeverReceived
 from twisted.web.client import Agent, HTTPConnectionPool
 from twisted.web.server import Site
@@ -192,8 +193,15 @@ async def test_connection_refused_is_a_connect_error() -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_client_disconnect_cancels_upstream_calls() -> None:
-    """When the client hangs up, the service closes every upstream call still running."""
+    """When the client hangs up, the service closes every upstream call still running, quietly."""
     h = Harness.start({"hang": "/hang", "slow": "/json?ms=3000"}, timeout=4)
+    failures: list[dict[str, Any]] = []
+
+    def observe(event: dict[str, Any]) -> None:
+        if "log_failure" in event:
+            failures.append(event)
+
+    globalLogPublisher.addObserver(observe)
     try:
         request = h.client.get(h.service_url)
         await eventually(lambda: len(h.upstream.requests) == 2)
@@ -204,7 +212,9 @@ async def test_client_disconnect_cancels_upstream_calls() -> None:
         await eventually(lambda: h.upstream_site.connections == 0)
         assert h.cached() == 0
     finally:
+        globalLogPublisher.removeObserver(observe)
         await h.stop()
+    assert failures == []
 
 
 @pytest_twisted.ensureDeferred

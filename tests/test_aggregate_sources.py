@@ -63,7 +63,9 @@ def test_templates_rejected_at_start_up(url: str) -> None:
 def test_values_are_encoded_inside_their_segment() -> None:
     """Slashes, ``?``, ``#`` and ``&`` in a value stay inside its path segment or query value."""
     assert filled("http://h/a/{p}/b", p="x/../y?z#w") == "http://h/a/x%2F..%2Fy%3Fz%23w/b"
-    assert filled("http://h/a?k={p}&n=1", p="1&admin=true#") == "http://h/a?k=1%26admin%3Dtrue%23&n=1"
+    assert (
+        filled("http://h/a?k={p}&n=1", p="1&admin=true#") == "http://h/a?k=1%26admin%3Dtrue%23&n=1"
+    )
 
 
 def test_a_value_never_changes_host_or_scheme() -> None:
@@ -191,9 +193,7 @@ def test_or_demo_only_without_sources() -> None:
 
 def test_demo_sources_fill_to_the_own_api() -> None:
     """The demo calls the service's own API, with ``id`` only ever digits in the ``q`` JSON."""
-    urls = {
-        s.name: s.template.fill({"id": "1"}) for s in demo_sources("http://127.0.0.1:8080/")
-    }
+    urls = {s.name: s.template.fill({"id": "1"}) for s in demo_sources("http://127.0.0.1:8080/")}
     assert urls["artist"].to_text() == "http://127.0.0.1:8080/api/artists/1"
     assert urls["albums"].to_text() == "http://127.0.0.1:8080/api/artists/1/albums"
     (q,) = urls["tracks"].get("q")

@@ -67,7 +67,9 @@ def plan_calls(settings: AggregateSettings, args: Mapping[str, Sequence[str]]) -
                 400, "Unknown parameter", error="unknown_parameter", parameter=name[:100]
             )
         if len(given) != 1:
-            raise ApiError(400, "Parameter given more than once", error="invalid", parameter=name)
+            raise ApiError(
+                400, "Parameter given more than once", error="repeated_parameter", parameter=name
+            )
         values[name] = given[0]
     calls = []
     for source in sources:
