@@ -10,7 +10,7 @@ from typing import Any
 
 from aggregate_upstream import FakeUpstream
 from hyperlink import DecodedURL
-from treq.testing import StubTreq
+from treq.testing import HasHeaders, RequestSequence, StringStubbingResource, StubTreq
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail
 from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.task import Clock
@@ -24,6 +24,7 @@ from twisted.web.server import GzipEncoderFactory
 
 from chinook_svc.aggregate.body import CappedBody, TooLarge
 from chinook_svc.aggregate.client import (
+    USER_AGENT,
     Expired,
     UpstreamClient,
     decode_body,
@@ -32,6 +33,7 @@ from chinook_svc.aggregate.client import (
 )
 from chinook_svc.aggregate.report import Outcome
 from chinook_svc.aggregate.settings import AggregateSettings
+from chinook_svc.aggregate.sources import UrlTemplate
 
 
 class FailingHTTP:
@@ -182,6 +184,31 @@ class UpstreamClientTests(SynchronousTestCase):
         self.stub.flush()
         assert self.upstream.lost == ["/hang"]
         assert self.clock.getDelayedCalls() == []
+
+
+class WireTests(SynchronousTestCase):
+    """What goes on the wire for one call, checked with treq's ``RequestSequence``."""
+
+    def test_request_on_the_wire(self) -> None:
+        """A GET of the filled URL, values percent-encoded in place, asking for JSON."""
+        template = UrlTemplate.parse("http://upstream.test/api/{name}/items?tag={tag}")
+        url = template.fill({"name": "a/b c", "tag": "x&y=1"})
+        expected = (
+            b"get",
+            "http://upstream.test/api/a%2Fb%20c/items",
+            {b"tag": [b"x&y=1"]},
+            HasHeaders({b"accept": [b"application/json"], b"user-agent": [USER_AGENT]}),
+            b"",
+        )
+        sequence = RequestSequence(
+            [(expected, (200, {b"content-type": b"application/json"}, b'{"ok": true}'))]
+        )
+        clock = Clock()
+        client = UpstreamClient(StubTreq(StringStubbingResource(sequence)), clock, 1024)
+        with sequence.consume(self.fail):
+            outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
+        assert (outcome.status, outcome.body) == (200, {"ok": True})
+        assert sequence.consumed()
 
 
 class WithinTests(SynchronousTestCase):

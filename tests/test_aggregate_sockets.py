@@ -107,15 +107,17 @@ async def test_ten_slow_sources_take_one_round_trip() -> None:
     assert code == 200
     assert headers.getRawHeaders("X-Aggregate-Complete") == ["true"]
     assert [body["results"][f"s{i}"]["body"]["v"] for i in range(10)] == [str(i) for i in range(10)]
-    assert 0.2 <= wall < 0.5, wall
-    assert 200 <= body["elapsed_ms"] < 500
+    # Sequential calls would take 2 s; the bound leaves room for a loaded CI machine.
+    assert 0.2 <= wall < 1.0, wall
+    assert 200 <= body["elapsed_ms"] < 1000
     assert len(h.upstream.requests) == 10
 
 
 @pytest_twisted.ensureDeferred
 async def test_hanging_source_is_cut_at_its_deadline_while_others_answer() -> None:
     """A source that never answers is cut at its 300 ms timeout; the others' answers are kept."""
-    h = Harness.start({"hang": "/hang", "quick": "/json?ms=50", "words": "/text"}, timeout=0.3)
+    sources = {"hang": "/hang", "quick": "/json?ms=50", "words": "/text", "down": "/status/503"}
+    h = Harness.start(sources, timeout=0.3)
     try:
         started = reactor.seconds()
         code, headers, body = await h.get()
@@ -125,10 +127,20 @@ async def test_hanging_source_is_cut_at_its_deadline_while_others_answer() -> No
         await h.stop()
     assert code == 200
     assert headers.getRawHeaders("X-Aggregate-Complete") == ["false"]
-    assert sorted(body["results"]) == ["quick", "words"]
-    assert body["errors"]["hang"]["error"] == "timeout"
-    assert 300 <= body["errors"]["hang"]["elapsed_ms"] < 450
-    assert 0.3 <= wall < 0.6, wall
+    assert sorted(body["results"]) == ["down", "quick", "words"]
+    assert body["results"]["words"]["body"] == "plain words"
+    assert body["results"]["down"] == {
+        "status": 503,
+        "elapsed_ms": body["results"]["down"]["elapsed_ms"],
+        "body": {"status": 503},
+    }
+    assert {n: e["error"] for n, e in body["errors"].items()} == {
+        "hang": "timeout",
+        "down": "bad_status",
+    }
+    # Cut at 300 ms, not at the 2 s default; the upper bounds allow for a loaded machine.
+    assert 300 <= body["errors"]["hang"]["elapsed_ms"] < 900
+    assert 0.3 <= wall < 1.0, wall
 
 
 @pytest_twisted.ensureDeferred
