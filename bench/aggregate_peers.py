@@ -1,19 +1,20 @@
 """The other fan-outs of the comparison, run in the peers' own virtualenv (``bench/.peers``).
 
-``python aggregate_peers.py gevent REPEAT URL ...``
+``python aggregate_peers.py gevent URL ...``
     The flask-restless article's version: ``gevent.monkey.patch_all()``, then
     one greenlet per URL calling ``requests.get`` and ``gevent.joinall``.
 
-``python aggregate_peers.py aiohttp REPEAT URL ...``
+``python aggregate_peers.py aiohttp URL ...``
     asyncio + aiohttp: one ``ClientSession``, ``asyncio.gather`` of the GETs.
 
-Each prints ``{"times": [seconds, ...]}`` for REPEAT rounds after one warm-up
-round.  Only the standard library, gevent, requests and aiohttp are imported.
+For every line read on standard input the script runs one round over the
+URLs and prints its wall time in seconds, so the driver can interleave
+rounds of every approach.  Only the standard library, gevent, requests and
+aiohttp are imported.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -72,17 +73,14 @@ def aiohttp_fan_out() -> FanOut:
 
 
 def main(argv: list[str]) -> None:
-    """Time REPEAT rounds of the chosen fan-out over the URLs."""
-    kind, repeat, urls = argv[0], int(argv[1]), argv[2:]
+    """Run one round of the chosen fan-out per line on stdin, printing its seconds."""
+    kind, urls = argv[0], argv[1:]
     fan_out, close = {"gevent": gevent_fan_out, "aiohttp": aiohttp_fan_out}[kind]()
-    fan_out(urls)  # warm-up
-    times = []
-    for _ in range(repeat):
+    for _ in sys.stdin:
         started = time.perf_counter()
         fan_out(urls)
-        times.append(time.perf_counter() - started)
+        print(time.perf_counter() - started, flush=True)
     close()
-    print(json.dumps({"times": times}), flush=True)
 
 
 if __name__ == "__main__":
