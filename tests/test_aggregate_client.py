@@ -25,6 +25,7 @@ from twisted.web.server import GzipEncoderFactory
 from chinook_svc.aggregate.body import CappedBody, TooLarge
 from chinook_svc.aggregate.client import (
     USER_AGENT,
+    ConnectionPoolService,
     Expired,
     UpstreamClient,
     decode_body,
@@ -282,3 +283,18 @@ def test_make_http_client_pool() -> None:
     assert pool.persistent is True
     assert pool.maxPersistentPerHost == 7
     assert client is not None
+
+
+def test_pool_service_closes_cached_connections() -> None:
+    """Stopping the pool service closes the pool's idle connections and waits for it."""
+    closing: Deferred[None] = Deferred()
+
+    class Pool:
+        def closeCachedConnections(self) -> Deferred[None]:
+            return closing
+
+    service = ConnectionPoolService(Pool())  # type: ignore[arg-type]
+    service.startService()
+    stopped = service.stopService()
+    assert not service.running
+    assert stopped is closing

@@ -12,10 +12,11 @@ Wiring (only ``chinook_svc.tap`` picks the reactor)::
     settings = settings.or_demo(local_base_url(listen))
     http, pool = make_http_client(reactor, settings)
     aggregate = AggregateRoutes(settings, http, reactor)
-    # mount aggregate.resource() at /aggregate; on shutdown: pool.closeCachedConnections()
+    ConnectionPoolService(pool).setServiceParent(multi_service)  # closes idle connections
+    # and mount aggregate.resource() at /aggregate
 """
 
-from .client import make_http_client
+from .client import ConnectionPoolService, make_http_client
 from .demo import demo_sources, local_base_url
 from .routes import AggregateRoutes
 from .settings import AggregateSettings
@@ -24,6 +25,7 @@ from .sources import Source
 __all__ = [
     "AggregateRoutes",
     "AggregateSettings",
+    "ConnectionPoolService",
     "Source",
     "demo_sources",
     "local_base_url",

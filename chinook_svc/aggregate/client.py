@@ -22,6 +22,7 @@ from attrs import define
 from hyperlink import DecodedURL
 from treq.client import HTTPClient
 from treq.cookies import IndexableCookieJar
+from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.error import ConnectError, ConnectingCancelledError
 from twisted.internet.interfaces import IReactorTime
@@ -214,7 +215,8 @@ def make_http_client(
     for reuse.  Redirects are never followed (a source cannot send the service
     elsewhere) and cookies are never stored (nothing leaks from one client's
     request into another's).  Close the pool's cached connections when the
-    service stops: ``pool.closeCachedConnections()``.
+    service stops: ``pool.closeCachedConnections()``, which
+    :class:`ConnectionPoolService` does.
 
     Args:
         reactor: the reactor (``IReactorTCP`` and ``IReactorTime``).
@@ -226,3 +228,20 @@ def make_http_client(
     agent = Agent(reactor, connectTimeout=settings.timeout, pool=pool)
     cookies = IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
     return HTTPClient(agent, cookiejar=cookies), pool
+
+
+class ConnectionPoolService(Service):
+    """Closes the pool's idle upstream connections when the service stops.
+
+    Args:
+        pool: the pool from :func:`make_http_client`.
+    """
+
+    def __init__(self, pool: HTTPConnectionPool) -> None:
+        self._pool = pool
+
+    def stopService(self) -> Deferred[None]:
+        """Stop, closing every cached connection (the Deferred fires once they are closed)."""
+        super().stopService()
+        closed: Deferred[None] = self._pool.closeCachedConnections()
+        return closed
