@@ -11,7 +11,7 @@ Paths (``ms`` delays the answer on the fake's clock):
 * ``/text`` -> ``text/plain`` body
 * ``/status/CODE`` -> that status, JSON body ``{"status": CODE}``
 * ``/bytes/N`` -> N bytes of JSON-free text with ``Content-Length``
-* ``/stream/N`` -> N bytes in 1 KiB chunks, no ``Content-Length``
+* ``/stream/N`` -> N bytes in 16 KiB chunks, no ``Content-Length``
 * ``/stall`` -> headers and a first chunk, then nothing, forever
 * ``/hang`` -> nothing at all, forever
 * ``/cookie`` -> sets a cookie; ``/echo-cookie`` tells which cookie came back
@@ -79,8 +79,8 @@ class FakeUpstream(Resource):
             request.setHeader(b"content-type", b"text/plain")
             left = int(parts[1])
             while left > 0:
-                request.write(b"y" * min(1024, left))
-                left -= 1024
+                request.write(b"y" * min(16384, left))
+                left -= 16384
             request.finish()
             return NOT_DONE_YET
         if kind == "cookie":

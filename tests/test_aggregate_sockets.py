@@ -9,6 +9,7 @@ Every wait is bounded; nothing sleeps.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 from typing import Any
@@ -33,7 +34,7 @@ from chinook_svc.aggregate.settings import AggregateSettings
 WAIT = 5.0  # seconds any single step may take before the test fails
 
 
-async def eventually(check: Callable[[], bool], seconds: float = 2.0) -> None:
+async def eventually(check: Callable[[], bool], seconds: float = WAIT) -> None:
     """Wait, polling every 10 ms, until ``check()`` holds; fail after ``seconds``."""
     give_up = reactor.seconds() + seconds
     while not check():
@@ -55,12 +56,13 @@ class Harness:
 
     @classmethod
     def start(cls, sources: dict[str, str], **limits: Any) -> Harness:
-        """Listen with ``sources`` given as paths on the fake upstream."""
+        """Listen with ``sources`` given as paths on the fake upstream (or as URLs)."""
         upstream = FakeUpstream(reactor)
         upstream_site = CountingSite(upstream)
         upstream_port = reactor.listenTCP(0, upstream_site, interface="127.0.0.1")
         upstream_url = f"http://127.0.0.1:{upstream_port.getHost().port}"
-        table = {"sources": {n: upstream_url + p for n, p in sources.items()}, **limits}
+        urls = {n: upstream_url + p if p.startswith("/") else p for n, p in sources.items()}
+        table = {"sources": urls, **limits}
         settings = AggregateSettings.from_table(table)
         http, pool = make_http_client(reactor, settings)
         routes = AggregateRoutes(settings, http, reactor)
@@ -145,9 +147,9 @@ async def test_hanging_source_is_cut_at_its_deadline_while_others_answer() -> No
 
 @pytest_twisted.ensureDeferred
 async def test_stalled_and_oversize_bodies_are_cut_and_nothing_leaks() -> None:
-    """A stalled body and a 5 MiB body are cut; afterwards only reusable connections stay open."""
-    sources = {"stall": "/stall", "huge": "/stream/5242880", "big": "/bytes/70000", "ok": "/json"}
-    h = Harness.start(sources, timeout=0.3, max_bytes=65536)
+    """A stalled body and a 2 MiB body are cut; afterwards only reusable connections stay open."""
+    sources = {"stall": "/stall", "huge": "/stream/2097152", "big": "/bytes/70000", "ok": "/json"}
+    h = Harness.start(sources, timeout=0.5, max_bytes=65536)
     try:
         code, _, body = await h.get()
         assert code == 200
@@ -183,21 +185,14 @@ async def test_persistent_pool_reuses_connections() -> None:
 @pytest_twisted.ensureDeferred
 async def test_connection_refused_is_a_connect_error() -> None:
     """A source nobody listens on is a ``connect`` error; alone it makes a 502."""
-    closed = reactor.listenTCP(0, Site(FakeUpstream(reactor)), interface="127.0.0.1")
-    dead_port = closed.getHost().port
-    await closed.stopListening()
-    h = Harness.start({})
-    settings = AggregateSettings.from_options([f"dead=http://127.0.0.1:{dead_port}/x"])
-    http, pool = make_http_client(reactor, settings)
-    routes = AggregateRoutes(settings, http, reactor)
-    port = reactor.listenTCP(0, Site(routes.resource()), interface="127.0.0.1")
-    h.ports.append(port)
-    h.service_url = f"http://127.0.0.1:{port.getHost().port}/"
-    try:
-        code, _, body = await h.get()
-    finally:
-        await pool.closeCachedConnections()
-        await h.stop()
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))  # bound and never listening: connections are refused
+        dead = f"http://127.0.0.1:{unused.getsockname()[1]}/x"
+        h = Harness.start({"dead": dead})
+        try:
+            code, _, body = await h.get()
+        finally:
+            await h.stop()
     assert code == 502
     assert body["errors"]["dead"]["error"] == "connect"
     assert body["results"] == {}
