@@ -1,0 +1,247 @@
+"""One upstream call on treq, bounded in time and size, ending in an :class:`Outcome`.
+
+treq's ``timeout=`` only covers the wait for the response headers (and uses the
+global reactor unless given ``reactor=``).  :func:`within` instead bounds the
+whole call, connect, headers and body, with a timer on the injected clock that
+cancels it: cancelling the request closes its connection, and cancelling the
+body read closes it too (:mod:`chinook_svc.aggregate.body`), so nothing is
+left half-read in the connection pool.
+
+:func:`make_http_client` builds the one ``HTTPClient`` the service shares:
+one persistent ``HTTPConnectionPool``, no redirects followed, no cookies kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any, TypeVar, cast
+
+import orjson
+from attrs import define
+from hyperlink import DecodedURL
+from treq.client import HTTPClient
+from treq.cookies import IndexableCookieJar
+from twisted.application.service import Service
+from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
+from twisted.internet.error import ConnectError, ConnectingCancelledError
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web._newclient import (
+    RequestNotSent,
+    RequestTransmissionFailed,
+    ResponseFailed,
+    ResponseNeverReceived,
+)
+from twisted.web.client import Agent, HTTPConnectionPool
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IResponse
+
+from .body import TooLarge, read_body
+from .report import (
+    BAD_STATUS,
+    CONNECT,
+    INTERNAL,
+    INVALID,
+    TIMEOUT,
+    TOO_LARGE,
+    Outcome,
+    milliseconds,
+)
+from .settings import AggregateSettings
+
+T = TypeVar("T")
+
+USER_AGENT = b"chinook_svc-aggregate"
+#: Seconds an idle upstream connection stays in the pool.
+IDLE_SECONDS = 60
+
+
+class Expired(Exception):
+    """:func:`within` cancelled what it waited for because its time ran out."""
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """Whether ``error`` is how a cancelled request ends.
+
+    Cancelling a treq request while it waits for the response fails it with
+    ``ResponseNeverReceived([CancelledError])``, not ``CancelledError`` itself.
+    """
+    if isinstance(error, CancelledError | ConnectingCancelledError):
+        return True
+    reasons = getattr(error, "reasons", None) or ()  # twisted.web's wrapped failures
+    return any(isinstance(r, Failure) and r.check(CancelledError) for r in reasons)
+
+
+async def within(
+    clock: IReactorTime, seconds: float, work: Deferred[T] | Coroutine[Any, Any, T]
+) -> T:
+    """Await ``work``, cancelling it after ``seconds`` on ``clock``.
+
+    Raises:
+        Expired: the time ran out (whatever error the cancelled work ended with).
+        CancelledError: the caller itself was cancelled, whatever error the
+            cancelled work ended with.
+    """
+    d: Deferred[T] = ensureDeferred(work)
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        d.cancel()
+
+    timer = clock.callLater(max(seconds, 0.0), expire)
+    try:
+        return await d
+    except Exception as e:
+        if expired:
+            raise Expired() from None
+        if is_cancellation(e) and not isinstance(e, CancelledError):
+            raise CancelledError() from e
+        raise
+    finally:
+        if timer.active():
+            timer.cancel()
+
+
+def decode_body(content_type: str | None, data: bytes) -> Any:
+    """An upstream body as JSON when it is JSON, else as text (``None`` when empty)."""
+    if not data:
+        return None
+    media, _, params = (content_type or "").partition(";")
+    media = media.strip().lower()
+    if not media or media == "application/json" or media.endswith("+json"):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    charset = "utf-8"
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            charset = value.strip().strip("'\"") or charset
+    try:
+        return data.decode(charset, "replace")
+    except LookupError:  # unknown, or not a text encoding ("rot13", "base64")
+        return data.decode("utf-8", "replace")
+
+
+def _connect_error(error: Exception) -> bool:
+    return isinstance(
+        error, ConnectError | ResponseNeverReceived | RequestTransmissionFailed | RequestNotSent
+    )
+
+
+def _reasons(error: ResponseFailed) -> str:
+    names = [reason.type.__name__ for reason in error.reasons if reason.type is not None]
+    return ", ".join(names) or type(error).__name__
+
+
+@define
+class UpstreamClient:
+    """Makes single upstream calls for the aggregate endpoint.
+
+    Args:
+        http: the HTTP client (the service's shared one; ``StubTreq`` in tests).
+        clock: the clock every deadline runs on.
+        max_bytes: the largest body read.
+    """
+
+    _http: HTTPClient
+    _clock: IReactorTime
+    _max_bytes: int
+
+    log = Logger()
+
+    async def call(self, source: str, url: DecodedURL, seconds: float) -> Outcome:
+        """GET ``url`` within ``seconds``, and say how it went.
+
+        Never raises, except ``CancelledError`` when the caller is cancelled.
+        """
+        started = self._clock.seconds()
+
+        def outcome(**kwargs: Any) -> Outcome:
+            return Outcome(source, milliseconds(self._clock.seconds() - started), **kwargs)
+
+        try:
+            status, content_type, data = await within(self._clock, seconds, self._get(url))
+        except CancelledError:
+            raise
+        except Expired:
+            return outcome(error=TIMEOUT, message=f"no complete answer within {seconds:g} s")
+        except TooLarge as e:
+            return outcome(error=TOO_LARGE, message=str(e))
+        except Exception as e:
+            if _connect_error(e):
+                return outcome(error=CONNECT, message=f"could not reach the source ({_name(e)})")
+            if isinstance(e, ResponseFailed):
+                return outcome(error=INVALID, message=f"broken HTTP response ({_reasons(e)})")
+            self.log.failure("Aggregate call to {source} failed", source=source)
+            return outcome(error=INTERNAL, message="unexpected error")
+        body = decode_body(content_type, data)
+        if 200 <= status < 300:
+            return outcome(status=status, body=body)
+        return outcome(
+            status=status, body=body, error=BAD_STATUS, message=f"the source answered {status}"
+        )
+
+    async def _get(self, url: DecodedURL) -> tuple[int, str | None, bytes]:
+        response: IResponse = await self._http.get(
+            url,
+            headers=Headers({b"Accept": [b"application/json"], b"User-Agent": [USER_AGENT]}),
+            allow_redirects=False,
+            unbuffered=True,
+            reactor=cast(Any, self._clock),
+        )
+        data = await read_body(response, self._max_bytes)
+        content_types = response.headers.getRawHeaders(b"content-type") or [b""]
+        return response.code, content_types[-1].decode("latin-1") or None, data
+
+
+def _name(error: Exception) -> str:
+    if isinstance(error, ResponseFailed):
+        return _reasons(error)
+    return type(error).__name__
+
+
+def make_http_client(
+    reactor: Any, settings: AggregateSettings
+) -> tuple[HTTPClient, HTTPConnectionPool]:
+    """The service's upstream HTTP client and its one persistent connection pool.
+
+    Up to ``settings.concurrency`` idle connections per upstream host are kept
+    for reuse.  Redirects are never followed (a source cannot send the service
+    elsewhere) and cookies are never stored (nothing leaks from one client's
+    request into another's).  Close the pool's cached connections when the
+    service stops: ``pool.closeCachedConnections()``, which
+    :class:`ConnectionPoolService` does.
+
+    Args:
+        reactor: the reactor (``IReactorTCP`` and ``IReactorTime``).
+        settings: the aggregate settings.
+    """
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = settings.concurrency
+    pool.cachedConnectionTimeout = IDLE_SECONDS
+    agent = Agent(reactor, connectTimeout=settings.timeout, pool=pool)
+    cookies = IndexableCookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+    return HTTPClient(agent, cookiejar=cookies), pool
+
+
+class ConnectionPoolService(Service):
+    """Closes the pool's idle upstream connections when the service stops.
+
+    Args:
+        pool: the pool from :func:`make_http_client`.
+    """
+
+    def __init__(self, pool: HTTPConnectionPool) -> None:
+        self._pool = pool
+
+    def stopService(self) -> Deferred[None]:
+        """Stop, closing every cached connection (the Deferred fires once they are closed)."""
+        super().stopService()
+        closed: Deferred[None] = self._pool.closeCachedConnections()
+        return closed
