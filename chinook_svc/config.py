@@ -74,6 +74,11 @@ class Settings:
             (``None``: no response cache).
         statement_timeout: seconds one SQL statement may run before the
             request answers 503 (0: no limit).
+        aggregate_sources: ``NAME=URL`` sources of ``/aggregate`` (none: the
+            built-in demo sources over this service's own API).
+        aggregate_timeout, aggregate_deadline, aggregate_concurrency,
+        aggregate_max_bytes: ``/aggregate``'s limits (``None``: the
+            ``[aggregate]`` table's, else the defaults).
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -92,6 +97,11 @@ class Settings:
     access_log: Path | None = None
     cache_ttl: float | None = None
     statement_timeout: float = 5.0
+    aggregate_sources: tuple[str, ...] = ()
+    aggregate_timeout: float | None = None
+    aggregate_deadline: float | None = None
+    aggregate_concurrency: int | None = None
+    aggregate_max_bytes: int | None = None
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -142,6 +152,25 @@ def _seconds(value: object) -> float:
     if isinstance(value, bool) or not 0 < seconds <= 3600:
         raise ValueError("expected a number of seconds, more than 0 and at most 3600")
     return seconds
+
+
+def _sources(value: object) -> tuple[str, ...]:
+    """``NAME=URL`` sources: a list (command line, config file) or ``;``-separated text."""
+    items = value.split(";") if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected NAME=URL sources")
+    sources = tuple(i.strip() for i in items if i.strip())
+    if not all("=" in s for s in sources):
+        raise ValueError("expected NAME=URL sources")
+    return sources
+
+
+def _count(value: object) -> int:
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError("expected a whole number, at least 1")
+    return value
 
 
 def _timeout(value: object) -> float:
@@ -206,6 +235,16 @@ OPTIONS: tuple[Option, ...] = (
            "access_log"),
     Option("statement_timeout", _timeout, "statement-timeout", "CHINOOK_STATEMENT_TIMEOUT",
            ("STATEMENT_TIMEOUT",), "statement_timeout"),
+    Option("aggregate_sources", _sources, "aggregate-source", "CHINOOK_AGGREGATE_SOURCES",
+           ("AGGREGATE_SOURCES",), "-"),
+    Option("aggregate_timeout", _seconds, "aggregate-timeout", "CHINOOK_AGGREGATE_TIMEOUT",
+           ("AGGREGATE_TIMEOUT",), "-"),
+    Option("aggregate_deadline", _seconds, "aggregate-deadline", "CHINOOK_AGGREGATE_DEADLINE",
+           ("AGGREGATE_DEADLINE",), "-"),
+    Option("aggregate_concurrency", _count, "aggregate-concurrency",
+           "CHINOOK_AGGREGATE_CONCURRENCY", ("AGGREGATE_CONCURRENCY",), "-"),
+    Option("aggregate_max_bytes", _count, "aggregate-max-bytes", "CHINOOK_AGGREGATE_MAX_BYTES",
+           ("AGGREGATE_MAX_BYTES",), "-"),
     Option("cache_ttl", _seconds, "cache-ttl", "CHINOOK_CACHE_TTL", ("CACHE_TTL",), "cache_ttl"),
     Option("workers", _workers, "workers", "CHINOOK_WORKERS", ("WORKERS",), "workers"),
     Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),
@@ -280,7 +319,12 @@ def read_config_file(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, An
         raise UsageError(f"cannot read config file {source}: {e}") from None
     is_toml = path.suffix.lower() == ".toml"
     raw = read_toml(text, source) if is_toml else read_cfg(text, source)
-    by_key = {(o.toml_key if is_toml else k): o for o in OPTIONS for k in o.cfg_keys}
+    by_key = {
+        (o.toml_key if is_toml else k): o
+        for o in OPTIONS
+        for k in o.cfg_keys
+        if not (is_toml and o.toml_key == "-")
+    }
     values: dict[str, Any] = {}
     tables: dict[str, dict[str, Any]] = {}
     for key, value in raw.items():

@@ -21,6 +21,13 @@ from twisted.application.service import MultiService
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
+from chinook_svc.aggregate import (
+    AggregateRoutes,
+    AggregateSettings,
+    ConnectionPoolService,
+    local_base_url,
+    make_http_client,
+)
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
 from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
@@ -96,7 +103,15 @@ class Options(usage.Options):
             "File with the bearer token writes must carry "
             "[CHINOOK_API_TOKEN_FILE; or the token itself in CHINOOK_API_TOKEN]",
         ],
-    ]
+        ["aggregate-timeout", None, None, "Seconds each /aggregate call may take (default 2) "
+         "[CHINOOK_AGGREGATE_TIMEOUT]"],
+        ["aggregate-deadline", None, None, "Seconds a whole /aggregate request may take "
+         "(default 5) [CHINOOK_AGGREGATE_DEADLINE]"],
+        ["aggregate-concurrency", None, None, "Upstream calls in flight at once (default 16) "
+         "[CHINOOK_AGGREGATE_CONCURRENCY]"],
+        ["aggregate-max-bytes", None, None, "Largest upstream body (default 1048576) "
+         "[CHINOOK_AGGREGATE_MAX_BYTES]"],
+    ]  # fmt: skip
     optFlags = [
         ["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"],
         ["allow-writes", None, "Serve POST/PATCH/PUT/DELETE, behind the bearer token "
@@ -108,7 +123,12 @@ class Options(usage.Options):
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__()
+        self["aggregate-source"] = []
         self._environ = os.environ if environ is None else environ
+
+    def opt_aggregate_source(self, value: str) -> None:
+        """Upstream of /aggregate, NAME=URL, repeatable [CHINOOK_AGGREGATE_SOURCES, ;-separated]"""
+        self["aggregate-source"].append(value)
 
     def postOptions(self) -> None:
         """Merge options, environment and config file into :attr:`settings`."""
@@ -116,6 +136,7 @@ class Options(usage.Options):
         # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
         for flag in ("debug", "allow-writes", "auth-reads"):
             given[flag] = True if self[flag] else None
+        given["aggregate-source"] = list(self["aggregate-source"]) or None
         self.given = given
         self.settings = load_settings(given, self._environ)
 
@@ -193,6 +214,13 @@ def build_service(
         # SQLite has one write lock: writes queue in one thread instead of contending for it.
         writer = ThreadPool(minthreads=0, maxthreads=1, name="chinook-db-writer")
     try:
+        aggregate_settings = aggregate_settings_for(settings)
+    except ValueError as e:
+        engine.dispose()
+        raise usage.UsageError(f"aggregate: {e}") from None
+    http_client, http_pool = make_http_client(reactor, aggregate_settings)
+    aggregate = AggregateRoutes(aggregate_settings, http_client, reactor)
+    try:
         app = ChinookApp(
             engine,
             runner,
@@ -202,6 +230,7 @@ def build_service(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            aggregate=aggregate.resource(),
         )
     except EditionError as e:
         engine.dispose()
@@ -228,9 +257,33 @@ def build_service(
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
     top = SequentialService()
     DatabaseService(engine, pool, writer).setServiceParent(top)
+    ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def aggregate_settings_for(settings: Settings) -> AggregateSettings:
+    """``/aggregate``'s sources and limits: options over the ``[aggregate]`` table.
+
+    Without configured sources, the built-in demo sources call this service's
+    own API (when it listens on TCP).
+
+    Raises:
+        ValueError: a source or a limit is not acceptable.
+    """
+    configured = AggregateSettings.from_options(
+        settings.aggregate_sources,
+        timeout=settings.aggregate_timeout,
+        deadline=settings.aggregate_deadline,
+        concurrency=settings.aggregate_concurrency,
+        max_bytes=settings.aggregate_max_bytes,
+        defaults=AggregateSettings.from_table(settings.table("aggregate")),
+    )
+    try:
+        return configured.or_demo(local_base_url(settings.listen))
+    except ValueError:
+        return configured  # not a TCP listener: no demo
 
 
 def _supervisor(
@@ -250,6 +303,10 @@ def _supervisor(
     finally:
         engine.dispose()
     api_token(settings)  # fail here, once, rather than in every worker
+    try:
+        aggregate_settings_for(settings)
+    except ValueError as e:
+        raise usage.UsageError(f"aggregate: {e}") from None
     options = {**given, "db": url, "workers": None}
     top = MultiService()
     WorkerPoolService(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aggregate_upstream import FakeUpstream
 from hyperlink import DecodedURL
 from treq.testing import HasHeaders, RequestSequence, StringStubbingResource, StubTreq
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail
@@ -35,6 +34,8 @@ from chinook_svc.aggregate.client import (
 from chinook_svc.aggregate.report import Outcome
 from chinook_svc.aggregate.settings import AggregateSettings
 from chinook_svc.aggregate.sources import UrlTemplate
+
+from .aggregate_upstream import FakeUpstream
 
 
 class FailingHTTP:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from aggregate_upstream import FakeUpstream
 from klein import Klein
 from treq.testing import StubTreq
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
@@ -22,6 +21,8 @@ from twisted.web.resource import IResource
 from chinook_svc.aggregate.fanout import Aggregator
 from chinook_svc.aggregate.routes import AggregateRoutes, plan_calls
 from chinook_svc.aggregate.settings import AggregateSettings
+
+from .aggregate_upstream import FakeUpstream
 
 UP = "http://upstream.test"
 

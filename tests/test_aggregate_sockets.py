@@ -16,7 +16,6 @@ from typing import Any
 
 import orjson
 import pytest_twisted
-from aggregate_upstream import CountingSite, FakeUpstream
 from attrs import define
 from treq.client import HTTPClient
 from twisted.internet import reactor
@@ -30,6 +29,8 @@ from twisted.web.server import Site
 from chinook_svc.aggregate.client import make_http_client
 from chinook_svc.aggregate.routes import AggregateRoutes
 from chinook_svc.aggregate.settings import AggregateSettings
+
+from .aggregate_upstream import CountingSite, FakeUpstream
 
 WAIT = 5.0  # seconds any single step may take before the test fails
 

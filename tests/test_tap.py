@@ -21,6 +21,7 @@ from twisted.plugin import IPlugin, getPlugins
 from twisted.python.usage import UsageError
 
 from chinook_svc import tap
+from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.site import TrackingSite
@@ -37,8 +38,9 @@ def tiny_url(tmp_path: Path) -> str:
 def parts(
     service: MultiService,
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
-    """The three children of the service, in start order."""
-    database, drain, listening = list(service)
+    """The database, drain and listening children of the service, in start order."""
+    database, upstreams, drain, listening = list(service)
+    assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
     assert isinstance(drain, DrainService)
     assert isinstance(listening, StreamServerEndpointService)

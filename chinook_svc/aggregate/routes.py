@@ -12,8 +12,7 @@ root Klein app's ``@app.route("/aggregate", branch=True)`` handler returning
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from klein import Klein
 from treq.client import HTTPClient
@@ -87,28 +86,6 @@ def plan_calls(settings: AggregateSettings, args: Mapping[str, Sequence[str]]) -
     return calls
 
 
-class _ClassApp:
-    """Lets ``add_error_handling`` register its handlers on a class-attribute Klein app.
-
-    Klein calls an error handler of an app bound to an instance with the
-    instance first; ``add_error_handling``'s handlers take only
-    ``(request, failure)``, so each is wrapped to drop it.
-    """
-
-    def __init__(self, app: Klein) -> None:
-        self._app = app
-
-    def handle_errors(self, *exceptions: type[Exception]) -> Callable[[Any], Any]:
-        """Klein's ``handle_errors``, for handlers that do not take the instance."""
-        register = self._app.handle_errors(*exceptions)
-
-        def decorate(handler: Callable[[IRequest, Any], Any]) -> Callable[[IRequest, Any], Any]:
-            register(lambda *args: handler(*args[-2:]))
-            return handler
-
-        return decorate
-
-
 class AggregateRoutes:
     """The Klein app of ``GET /aggregate``.
 
@@ -147,4 +124,4 @@ class AggregateRoutes:
         )
         return write_reply(request, json_reply(report.status, report.to_json(), report.headers()))
 
-    add_error_handling(_ClassApp(app))  # type: ignore[arg-type]
+    add_error_handling(app)

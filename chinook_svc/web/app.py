@@ -109,6 +109,7 @@ class ChinookApp:
             the API need; required when ``allow_writes`` or ``auth_reads``.
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
+        aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
     """
 
     app = Klein()
@@ -127,6 +128,7 @@ class ChinookApp:
         token: bytes | None = None,
         auth_reads: bool = False,
         cache_ttl: float | None = None,
+        aggregate: IResource | None = None,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
@@ -147,6 +149,9 @@ class ChinookApp:
         self._api: IResource = self.manager.resource()
         if token is not None:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
+        if aggregate is not None and token is not None and auth_reads:
+            aggregate = TokenGuard(aggregate, token, protect_reads=True)
+        self._aggregate = aggregate
 
     def resource(self) -> IResource:
         """This app as a ``twisted.web`` resource, to serve or to mount anywhere.
@@ -154,7 +159,10 @@ class ChinookApp:
         Requests under ``/api/`` go straight to the engine's resource (one
         Klein routing step, not two); the rest to this app's routes.
         """
-        return _Root(self.app.resource(), self._api)
+        children = {b"api": self._api}
+        if self._aggregate is not None:
+            children[b"aggregate"] = self._aggregate
+        return _Root(self.app.resource(), children)
 
     @app.route("/", methods=["GET"])
     def index(self, request: IRequest) -> bytes:
@@ -200,18 +208,19 @@ class ChinookApp:
 
 @implementer(IResource)
 class _Root:
-    """Sends ``/api/...`` to the engine and everything else to the root app."""
+    """Sends ``/api/...`` to the engine, ``/aggregate`` to the fan-out, the rest to the root app."""
 
     isLeaf = False
 
-    def __init__(self, app: IResource, api: IResource) -> None:
+    def __init__(self, app: IResource, children: dict[bytes, IResource]) -> None:
         self._app = app
-        self._api = api
+        self._children = children
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
-        """The engine for ``api`` (with more path after it), else the root app."""
-        if name == b"api" and request.postpath:
-            return self._api
+        """The engine for ``api/...``, the fan-out for ``aggregate``, else the root app."""
+        child = self._children.get(name)
+        if child is not None and (request.postpath or name != b"api"):
+            return child
         # The root app is a leaf: give it back the segment Site just consumed.
         request.postpath.insert(0, request.prepath.pop())
         return self._app
