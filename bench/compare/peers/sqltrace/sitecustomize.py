@@ -19,7 +19,25 @@ if _LOG:
     _fd = os.open(_LOG, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     _original_connect = sqlite3.dbapi2.connect
 
+    class _TracedConnection(sqlite3.Connection):
+        """A connection whose own trace callbacks run after ours (chinook_svc
+        times statements with one), instead of replacing it."""
+
+        _bench_trace = None
+
+        def set_trace_callback(self, callback):
+            ours = self._bench_trace
+            if callback is None:
+                return super().set_trace_callback(ours)
+
+            def both(statement):
+                ours(statement)
+                callback(statement)
+
+            return super().set_trace_callback(both)
+
     def _traced_connect(database, *args, **kwargs):
+        kwargs.setdefault("factory", _TracedConnection)
         connection = _original_connect(database, *args, **kwargs)
         name = str(database)
         if name.startswith("file:"):  # a URI: file:/path/chinook.db?mode=ro
@@ -30,7 +48,9 @@ if _LOG:
             line = f"{os.getpid()}\t{name}\t{' '.join(statement.split())}\n"
             os.write(_fd, line.encode("utf-8", "replace"))
 
-        connection.set_trace_callback(trace)
+        if isinstance(connection, _TracedConnection):
+            connection._bench_trace = trace
+        sqlite3.Connection.set_trace_callback(connection, trace)
         return connection
 
     sqlite3.connect = _traced_connect
