@@ -18,6 +18,7 @@ from typing import Any
 
 from twisted.application import strports
 from twisted.application.service import MultiService
+from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.threadpool import ThreadPool
 
@@ -43,6 +44,8 @@ from chinook_svc.services import (
 from chinook_svc.web.app import ChinookApp
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
+
+log = Logger()
 
 
 class Options(usage.Options):
@@ -286,6 +289,26 @@ def aggregate_settings_for(settings: Settings) -> AggregateSettings:
         return configured  # not a TCP listener: no demo
 
 
+def _tidy_database(url: str) -> None:
+    """Open and close the database once more after the workers have gone.
+
+    Workers closing their SQLite connections at the same moment may each
+    leave the write-ahead log to the other; the last connection closed
+    checkpoints it and removes the ``-wal`` and ``-shm`` files.  (Only
+    SQLite has such files.)
+    """
+    if not url.startswith("sqlite"):
+        return
+    engine = open_engine(url, pool_size=1)
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # a database gone away: nothing to tidy
+        log.warn("Could not tidy up {db}: {error}", db=describe(engine), error=str(e))
+    finally:
+        engine.dispose()
+
+
 def _supervisor(
     settings: Settings, reactor: Any, url: str, given: Mapping[str, Any], environ: Mapping[str, str]
 ) -> MultiService:
@@ -316,6 +339,7 @@ def _supervisor(
         options,
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
+        after_stop=lambda: _tidy_database(url),
     ).setServiceParent(top)
     return top
 

@@ -23,7 +23,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from twisted.application.service import Service
@@ -90,6 +90,8 @@ class WorkerPoolService(Service):
             (the same ``load_settings`` input the parent had).
         environ: the workers' environment (``CHINOOK_*`` included).
         stop_timeout: seconds to wait for workers on stop before killing them.
+        after_stop: called once every worker has exited (the database's
+            final tidying up, say).
     """
 
     log = Logger()
@@ -102,6 +104,7 @@ class WorkerPoolService(Service):
         options: Mapping[str, Any],
         environ: Mapping[str, str],
         stop_timeout: float,
+        after_stop: Callable[[], None] | None = None,
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -109,6 +112,7 @@ class WorkerPoolService(Service):
         self.options = dict(options)
         self.environ = dict(environ)
         self.stop_timeout = stop_timeout
+        self.after_stop = after_stop
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
@@ -197,6 +201,8 @@ class WorkerPoolService(Service):
             if self.port is not None:
                 self.port.stopListening()
                 self.port = None
+            if self.after_stop is not None:
+                self.after_stop()
             self.log.info("All workers stopped")
 
         return done.addCallback(finished)
