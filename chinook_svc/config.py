@@ -128,20 +128,30 @@ def _db_url(value: object) -> str:
     return text
 
 
-def _threads(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_THREADS:
-        raise ValueError(f"expected a whole number from 1 to {MAX_THREADS}")
-    return value
+def _whole_number(maximum: int | None) -> Callable[[object], int]:
+    """A parser of whole numbers from 1 to ``maximum`` (unbounded: ``None``)."""
+    expected = (
+        "a whole number, at least 1" if maximum is None else f"a whole number from 1 to {maximum}"
+    )
+
+    def parse(value: object) -> int:
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < 1
+            or (maximum is not None and value > maximum)
+        ):
+            raise ValueError(f"expected {expected}")
+        return value
+
+    return parse
 
 
-def _workers(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_WORKERS:
-        raise ValueError(f"expected a whole number from 1 to {MAX_WORKERS}")
-    return value
+_threads = _whole_number(MAX_THREADS)
+_workers = _whole_number(MAX_WORKERS)
+_count = _whole_number(None)
 
 
 def _seconds(value: object) -> float:
@@ -163,14 +173,6 @@ def _sources(value: object) -> tuple[str, ...]:
     if not all("=" in s for s in sources):
         raise ValueError("expected NAME=URL sources")
     return sources
-
-
-def _count(value: object) -> int:
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError("expected a whole number, at least 1")
-    return value
 
 
 def _timeout(value: object) -> float:
