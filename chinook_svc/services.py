@@ -87,6 +87,26 @@ class DatabaseService(Service):
         self.log.info("Database closed")
 
 
+def accept_one_at_a_time(port: Any) -> None:
+    """Make a shared listening port take one new connection per readiness event.
+
+    Twisted accepts up to ``numberAccepts`` (growing by 20) connections each
+    time the socket is readable, so the worker that wakes first would take a
+    whole burst of connections (wrk's 32, a proxy's pool) and keep them for
+    their keep-alive lifetime while the others idle.  One at a time, every
+    worker woken by the same event gets its share.
+    """
+    if not hasattr(port, "numberAccepts"):
+        return
+    accept = port.doRead
+
+    def do_read() -> Any:
+        port.numberAccepts = 1
+        return accept()
+
+    port.doRead = do_read
+
+
 class AdoptedPortService(Service):
     """Serves ``factory`` on an inherited listening socket (a worker process's).
 
@@ -105,9 +125,10 @@ class AdoptedPortService(Service):
         self.port: Any = None
 
     def startService(self) -> None:
-        """Start accepting connections on the socket."""
+        """Start accepting connections on the socket, one per wake-up."""
         super().startService()
         self.port = self.reactor.adoptStreamPort(self.fd, self.family, self.factory)
+        accept_one_at_a_time(self.port)
 
     def stopService(self) -> Any:
         """Stop accepting (other workers go on accepting on the same socket)."""
