@@ -1,0 +1,161 @@
+"""Where one request's time goes: the engine's hot paths under cProfile.
+
+    .venv/bin/python bench/profile_requests.py [--requests 2000] [--db PATH] [--top 15]
+
+Serves E1-E5 (bench/compare's endpoints) with the service's own API set-up
+(``build_api``: every Chinook table, read-only, functions on, tracks kept out
+of albums) over a private copy of the reference ``chinook.db`` (or the
+embedded sample), in-process and without HTTP: the runner is inline, so what
+is timed is query parsing, SQL, row fetching, object building and JSON.
+For each endpoint it prints the mean time per request without the profiler,
+the SQL statements per request, and then, with cProfile on, where the time
+went, grouped by layer, and the functions that spent most of it.
+
+The HTTP layer (Twisted's parsing and writing, Klein's routing) is outside
+this picture; profile the running server for it, for example
+``py-spy top --pid <worker pid>`` under ``bench/serve_bench.py``'s load.
+A figure, not a test: it prints, it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import shutil
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import event
+
+from chinook_svc.database import open_engine
+from chinook_svc.models import DEFAULT
+from chinook_svc.restless.endpoint import ApiRequest
+from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.web.app import build_api
+
+ROOT = Path(__file__).resolve().parent.parent
+REFERENCE = (
+    Path(os.environ.get("CHINOOK_SHARED", ROOT.parent / "shared")) / "chinook" / "chinook.db"
+)
+BASE = "http://127.0.0.1:8080/api/"
+
+_E3 = {"filters": [{"name": "genre_id", "op": "==", "val": 1}], "order_by": [{"field": "name"}]}
+_E5 = {
+    "filters": [{"name": "artist", "op": "has", "val": {"name": "name", "op": "like", "val": "A%"}}]
+}
+#: name -> (collection, instance id or None, query arguments)
+ENDPOINTS: dict[str, tuple[str, str | None, dict[str, list[str]]]] = {
+    "E1": ("albums", None, {}),
+    "E2": ("albums", "1", {}),
+    "E3": ("tracks", None, {"q": [json.dumps(_E3)], "page": ["3"]}),
+    "E4": ("albums", None, {"page": ["30"]}),
+    "E5": ("albums", None, {"q": [json.dumps(_E5)]}),
+}
+
+#: layer name -> path fragments of the files whose own time counts for it
+LAYERS = [
+    ("sqlite3 (the database itself)", ("sqlite3", "_sqlite3")),
+    ("SQLAlchemy", ("sqlalchemy",)),
+    ("chinook_svc.restless (query language, statements, objects)", ("chinook_svc",)),
+    ("JSON encoding", ("orjson", "json")),
+]
+
+
+def layer_of(filename: str, function: str) -> str:
+    text = f"{filename}:{function}"
+    for layer, fragments in LAYERS:
+        if any(fragment in text for fragment in fragments):
+            return layer
+    return "other (Python built-ins, attrs, datetime ...)"
+
+
+def database_copy() -> tuple[str, Path]:
+    """A private copy of the reference file, else the embedded sample materialised."""
+    folder = Path(tempfile.mkdtemp(prefix="chinook-profile-"))
+    target = folder / "chinook.db"
+    if REFERENCE.exists():
+        shutil.copyfile(REFERENCE, target)
+    else:
+        from chinook_svc.sample import ensure_sample_database
+
+        return ensure_sample_database(target), folder
+    return f"sqlite:///{target}", folder
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per endpoint")
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a copy of chinook.db)")
+    parser.add_argument("--top", type=int, default=12, help="functions listed per endpoint")
+    parser.add_argument("--endpoints", nargs="*", default=list(ENDPOINTS))
+    args = parser.parse_args()
+    folder = None
+    url = args.db
+    if url is None:
+        url, folder = database_copy()
+    engine = open_engine(url)
+    statements = [0]
+    event.listen(
+        engine,
+        "before_cursor_execute",
+        lambda *a, **k: statements.__setitem__(0, statements[0] + 1),
+    )
+    manager = build_api(engine, InlineRunner(), DEFAULT)
+    endpoints = {e.options.collection_name: e for e in manager.registry.endpoints()}
+    print(f"database: {url}; {args.requests} requests per endpoint\n")
+    print("| endpoint | ms per request (no profiler) | SQL statements per request |")
+    print("|---|---:|---:|")
+    profiles = {}
+    for name in args.endpoints:
+        collection, instid, query = ENDPOINTS[name]
+        endpoint = endpoints[collection]
+        request = ApiRequest("GET", BASE + collection + (f"/{instid}" if instid else ""), query)
+
+        def one(endpoint=endpoint, request=request, instid=instid):  # type: ignore[no-untyped-def]
+            if instid is None:
+                reply = endpoint.call(endpoint.get_many, request)
+            else:
+                reply = endpoint.call(endpoint.get_single, request, instid)
+            assert reply.status == 200, reply.body
+            return reply
+
+        for _ in range(50):  # warm: statement caches, compiled searches
+            one()
+        statements[0] = 0
+        started = time.perf_counter()
+        for _ in range(args.requests):
+            one()
+        per_request = (time.perf_counter() - started) * 1000 / args.requests
+        print(f"| {name} | {per_request:.3f} | {statements[0] / args.requests:g} |")
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(args.requests):
+            one()
+        profile.disable()
+        profiles[name] = profile
+    for name, profile in profiles.items():
+        stats = pstats.Stats(profile)
+        total = stats.total_tt  # type: ignore[attr-defined]
+        by_layer: dict[str, float] = defaultdict(float)
+        rows = []
+        for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
+            by_layer[layer_of(filename, function)] += tottime
+            rows.append((tottime, f"{Path(filename).name}:{function}"))
+        print(f"\n{name} {ENDPOINTS[name][0]}: own time by layer (under cProfile)")
+        for layer, seconds in sorted(by_layer.items(), key=lambda item: -item[1]):
+            print(f"  {seconds / total:6.1%}  {layer}")
+        print(f"  top {args.top} functions by own time:")
+        for tottime, where in sorted(rows, reverse=True)[: args.top]:
+            print(f"  {tottime / total:6.1%}  {where}")
+    engine.dispose()
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
