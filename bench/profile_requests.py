@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
-import os
 import pstats
 import shutil
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -38,24 +37,24 @@ from chinook_svc.restless.endpoint import ApiRequest
 from chinook_svc.restless.runner import InlineRunner
 from chinook_svc.web.app import build_api
 
-ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = (
-    Path(os.environ.get("CHINOOK_SHARED", ROOT.parent / "shared")) / "chinook" / "chinook.db"
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
+from benchcmp.endpoints import ENDPOINTS, Endpoint  # bench/compare's E1-E5
+from serve_bench import REFERENCE
+
 BASE = "http://127.0.0.1:8080/api/"
 
-_E3 = {"filters": [{"name": "genre_id", "op": "==", "val": 1}], "order_by": [{"field": "name"}]}
-_E5 = {
-    "filters": [{"name": "artist", "op": "has", "val": {"name": "name", "op": "like", "val": "A%"}}]
-}
-#: name -> (collection, instance id or None, query arguments)
-ENDPOINTS: dict[str, tuple[str, str | None, dict[str, list[str]]]] = {
-    "E1": ("albums", None, {}),
-    "E2": ("albums", "1", {}),
-    "E3": ("tracks", None, {"q": [json.dumps(_E3)], "page": ["3"]}),
-    "E4": ("albums", None, {"page": ["30"]}),
-    "E5": ("albums", None, {"q": [json.dumps(_E5)]}),
-}
+
+def api_request(endpoint: Endpoint) -> tuple[ApiRequest, str | None]:
+    """The engine's view of one of bench/compare's requests, and its instance id."""
+    instid = None if endpoint.instance is None else str(endpoint.instance)
+    args = {}
+    if endpoint.q is not None:
+        args["q"] = [endpoint.q]
+    if endpoint.page is not None:
+        args["page"] = [str(endpoint.page)]
+    url = BASE + endpoint.collection + ("" if instid is None else f"/{instid}")
+    return ApiRequest("GET", url, args), instid
+
 
 #: layer name -> path fragments of the files whose own time counts for it
 LAYERS = [
@@ -112,9 +111,8 @@ def main() -> None:
     print("|---|---:|---:|")
     profiles = {}
     for name in args.endpoints:
-        collection, instid, query = ENDPOINTS[name]
-        endpoint = endpoints[collection]
-        request = ApiRequest("GET", BASE + collection + (f"/{instid}" if instid else ""), query)
+        endpoint = endpoints[ENDPOINTS[name].collection]
+        request, instid = api_request(ENDPOINTS[name])
 
         def one(endpoint=endpoint, request=request, instid=instid):  # type: ignore[no-untyped-def]
             if instid is None:
@@ -146,7 +144,7 @@ def main() -> None:
         for (filename, _line, function), (_cc, _nc, tottime, _ct, _callers) in stats.stats.items():  # type: ignore[attr-defined]
             by_layer[layer_of(filename, function)] += tottime
             rows.append((tottime, f"{Path(filename).name}:{function}"))
-        print(f"\n{name} {ENDPOINTS[name][0]}: own time by layer (under cProfile)")
+        print(f"\n{name} {ENDPOINTS[name].title}: own time by layer (under cProfile)")
         for layer, seconds in sorted(by_layer.items(), key=lambda item: -item[1]):
             print(f"  {seconds / total:6.1%}  {layer}")
         print(f"  top {args.top} functions by own time:")

@@ -1,10 +1,11 @@
 """What the hop to the database thread pool costs one process, against Klein's ceiling.
 
-    .venv/bin/python bench/thread_hop.py [--endpoint /albums] [-d 10s] [--rounds 3]
+    .venv/bin/python bench/thread_hop.py [--endpoint /api/albums] [-d 10s] [--rounds 3]
 
-One process serves the engine (``build_api``, the service's API set-up, no
-URL prefix) over a private copy of the reference ``chinook.db`` in three
-ways, and the Klein fixed-bytes ceiling of ``bench/compare`` for scale:
+One process serves the service's API (``bench/compare/peers/chinook_launcher.py``:
+``build_api`` under ``/api``, a plain ``Site``) over a private copy of the
+reference ``chinook.db`` in these ways, and the Klein fixed-bytes ceiling of
+``bench/compare`` for scale:
 
 - ``threads N``: the service's way, every database call through
   ``deferToThreadPool`` on an N-thread pool;
@@ -25,7 +26,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -33,34 +33,9 @@ from pathlib import Path
 from serve_bench import REFERENCE, free_port, parse_wrk
 
 ROOT = Path(__file__).resolve().parent
-CEILING = ROOT / "compare" / "peers" / "ceiling_klein.py"
-
-SERVER = textwrap.dedent(
-    """
-    import sys
-    from twisted.internet import reactor
-    from twisted.python.threadpool import ThreadPool
-    from twisted.web.server import Site
-    from chinook_svc.database import open_engine
-    from chinook_svc.models import DEFAULT
-    from chinook_svc.restless.runner import InlineRunner, ThreadPoolRunner
-    from chinook_svc.web.app import build_api
-
-    mode, port, url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    engine = open_engine(url, pool_size=max(1, int(mode) if mode != "inline" else 1))
-    if mode == "inline":
-        runner = InlineRunner()
-    else:
-        pool = ThreadPool(minthreads=int(mode), maxthreads=int(mode), name="bench-db")
-        reactor.callWhenRunning(pool.start)
-        reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
-        runner = ThreadPoolRunner(reactor, pool)
-    site = Site(build_api(engine, runner, DEFAULT).resource())
-    site.displayTracebacks = False
-    reactor.listenTCP(port, site, interface="127.0.0.1")
-    reactor.run()
-    """
-)
+PEERS = ROOT / "compare" / "peers"
+LAUNCHER = PEERS / "chinook_launcher.py"
+CEILING = PEERS / "ceiling_klein.py"
 
 
 def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
@@ -77,7 +52,7 @@ def wait_up(url: str, process: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--endpoint", default="/albums", help="path (the engine has no /api)")
+    parser.add_argument("--endpoint", default="/api/albums")
     parser.add_argument("-d", "--duration", default="10s")
     parser.add_argument("-c", "--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
@@ -88,8 +63,6 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="chinook-hop-"))
     database = folder / "chinook.db"
     shutil.copyfile(REFERENCE, database)
-    script = folder / "server.py"
-    script.write_text(SERVER)
     modes = [f"threads {n}" for n in args.threads] + ["inline", "klein ceiling"]
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     try:
@@ -99,14 +72,12 @@ def main() -> None:
                 if mode == "klein ceiling":
                     command = [sys.executable, str(CEILING), "--port", str(port)]
                 else:
-                    kind = "inline" if mode == "inline" else mode.split()[1]
-                    command = [
-                        sys.executable,
-                        str(script),
-                        kind,
-                        str(port),
-                        f"sqlite:///{database}",
-                    ]
+                    command = [sys.executable, str(LAUNCHER), "--port", str(port),
+                               "--db", f"sqlite:///{database}"]  # fmt: skip
+                    if mode == "inline":
+                        command += ["--runner", "inline"]
+                    else:
+                        command += ["--threads", mode.split()[1]]
                 process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
                 url = f"http://127.0.0.1:{port}{args.endpoint}"
                 try:

@@ -1,48 +1,60 @@
-"""Serve chinook_svc the way ``twistd -n chinook`` will, for the benchmark, until the plugin lands.
+"""Serve chinook_svc's API in one plain process, for benchmarks that need a knob twistd lacks.
 
 Usage::
 
     python chinook_launcher.py --port 8101 --db sqlite:////path/chinook.db
+    python chinook_launcher.py --port 8101 --db ... --runner inline     # measurement only
 
-Builds an :class:`~chinook_svc.restless.APIManager` over every Chinook table
-(read-only, ``allow_functions=True``, tracks kept out of albums, genres,
-media types and playlists) and serves ``Site(manager.resource())`` on
-127.0.0.1 in one process.  SQLite connections get the engine's own settings
-(``configure_sqlite``: write-ahead logging, busy timeout), as the plugin's do.
+The API is the service's own (``chinook_svc.web.app.build_api``: every Chinook
+table, read-only, ``allow_functions=True``, tracks kept out of albums, genres,
+media types and playlists) on the engine the service opens
+(``chinook_svc.database.open_engine``), served under ``/api`` by a plain
+``Site`` on 127.0.0.1.  ``bench/compare`` uses it when ``twistd --help`` does
+not list ``chinook``; ``bench/thread_hop.py`` uses ``--runner`` to compare
+database calls in the thread pool (the service's way) with database calls
+on the reactor thread, which blocks it and is never how the service runs.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from sqlalchemy import create_engine
 from twisted.internet import reactor
+from twisted.python.threadpool import ThreadPool
+from twisted.web.resource import Resource
 from twisted.web.server import Site
 
+from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.sqlite import configure_sqlite
+from chinook_svc.restless.runner import InlineRunner, Runner, ThreadPoolRunner
+from chinook_svc.web.app import build_api
 
-EXCLUDE_INLINE = {"albums", "genres", "media_types", "playlists"}
+
+def make_runner(kind: str, threads: int) -> Runner:
+    """The service's thread-pool runner (started and stopped with the reactor), or inline."""
+    if kind == "inline":
+        return InlineRunner()
+    pool = ThreadPool(minthreads=threads, maxthreads=threads, name="chinook-db")
+    reactor.callWhenRunning(pool.start)
+    reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
+    return ThreadPoolRunner(reactor, pool)
 
 
 def main() -> None:
-    """Parse the options, build the APIs and run the reactor."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    """Parse the options, build the API and run the reactor."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--db", required=True, help="SQLAlchemy URL")
+    parser.add_argument("--runner", choices=["threads", "inline"], default="threads")
+    parser.add_argument("--threads", type=int, default=5, help="thread pool size")
     args = parser.parse_args()
-    engine = configure_sqlite(create_engine(args.db))
-    manager = APIManager(engine, reactor=reactor)
-    for name, model in DEFAULT.by_table().items():
-        manager.create_api(
-            model,
-            collection_name=name,
-            methods=["GET"],
-            allow_functions=True,
-            exclude_inline=("tracks",) if name in EXCLUDE_INLINE else (),
-        )
-    reactor.listenTCP(args.port, Site(manager.resource()), interface="127.0.0.1")
+    engine = open_engine(args.db, pool_size=args.threads)
+    manager = build_api(engine, make_runner(args.runner, args.threads), DEFAULT)
+    root = Resource()
+    root.putChild(b"api", manager.resource())
+    site = Site(root)
+    site.displayTracebacks = False
+    reactor.listenTCP(args.port, site, interface="127.0.0.1")
     reactor.run()
 
 
