@@ -157,3 +157,17 @@ def chinook_manager(engine: Engine, methods: tuple[str, ...] = ("GET",), **kwarg
 def chinook_client(engine: Engine, methods: tuple[str, ...] = ("GET",), **kwargs: Any) -> Client:
     """An in-memory client for :func:`chinook_manager`."""
     return Client(chinook_manager(engine, methods, **kwargs).resource())
+
+
+def chinook_client_on(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, name: str
+) -> Iterator[Client]:
+    """For a module fixture parametrised with :data:`PARAMS`: a read-only client on that backend.
+
+    ``yield from`` it; the backend's database is dropped when the fixture ends.
+    """
+    databases = Databases(request, tmp_path_factory.mktemp(name))
+    try:
+        yield chinook_client(databases.engine(request.param))
+    finally:
+        databases.close()

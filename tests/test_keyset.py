@@ -22,11 +22,7 @@ def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Client]:
     """The Chinook API on each backend."""
-    databases = backends.Databases(request, tmp_path_factory.mktemp("keyset"))
-    try:
-        yield backends.chinook_client(databases.engine(request.param))
-    finally:
-        databases.close()
+    yield from backends.chinook_client_on(request, tmp_path_factory, "keyset")
 
 
 def walk(client: Client, collection: str, query: dict[str, Any], size: int) -> list[dict[str, Any]]:

@@ -27,11 +27,7 @@ def client(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Client]:
     """The 11 Chinook tables served read-only, as the judge and our service build them."""
-    databases = backends.Databases(request, tmp_path_factory.mktemp("read"))
-    try:
-        yield backends.chinook_client(databases.engine(request.param))
-    finally:
-        databases.close()
+    yield from backends.chinook_client_on(request, tmp_path_factory, "read")
 
 
 @pytest.fixture(scope="module")
