@@ -2,7 +2,7 @@
 
 This package knows nothing about Chinook: give it a SQLAlchemy engine and
 declarative models and it serves them with flask-restless's protocol
-(``shared/PROTOCOL.md``), every database call in a thread pool.
+(``docs/protocol.md``), every database call in a thread pool.
 """
 
 from .errors import ProcessingException, ValidationError

@@ -4,7 +4,7 @@ The semantics are flask-restless 0.17's ``search.QueryBuilder``: filters are
 built from the model's attributes (columns, hybrid properties, relations),
 ``rel__field`` reaches through a relation, ``has``/``any`` nest, top-level
 filters are ANDed, and without ``order_by`` rows come in primary-key order.
-Unlike 0.17 (see ``shared/PROTOCOL.md``) a field the API hides cannot be
+Unlike 0.17 (see ``docs/protocol.md``) a field the API hides cannot be
 filtered or sorted on, ``order_by`` always ends with the primary key so that
 pages are stable, and every failure is a 400 :class:`QueryError`.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-#: 0.17's message strings (``shared/PROTOCOL.md``, "Errors").
+#: 0.17's message strings (``docs/protocol.md``, "Errors").
 UNABLE_TO_DECODE = "Unable to decode data"
 UNABLE_TO_CONSTRUCT = "Unable to construct query"
 NO_RESULT = "No result found"

@@ -11,7 +11,7 @@ from .query import Limits
 
 Processor = Callable[..., Any]
 
-#: Processor keys of the protocol (``shared/PROTOCOL.md``, "Processors").
+#: Processor keys of the protocol (``docs/protocol.md``, "Processors").
 PROCESSOR_KEYS = frozenset(
     {
         "GET_SINGLE", "GET_MANY",

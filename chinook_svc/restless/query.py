@@ -1,6 +1,6 @@
 """The ``q`` query language: parse the client's JSON into a frozen syntax tree.
 
-The grammar is flask-restless 0.17's (``shared/PROTOCOL.md``, "The query
+The grammar is flask-restless 0.17's (``docs/protocol.md``, "The query
 language ``q``").  Parsing checks structure only; whether names exist on the
 model is the compiler's business (``chinook_svc.restless.compile``).  Every
 failure is a :class:`~chinook_svc.restless.errors.QueryError` (400) carrying

@@ -1,6 +1,6 @@
 """Python values to JSON: per-column converters and the response encoder.
 
-Values follow ``shared/PROTOCOL.md``: dates, times and datetimes as naive ISO
+Values follow ``docs/protocol.md``: dates, times and datetimes as naive ISO
 8601 strings (``"2009-01-01T00:00:00"``), UUIDs as strings, ``Decimal`` as a
 JSON number with the same digits, keys sorted.  No Twisted imports here.
 """
