@@ -22,10 +22,8 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, String, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase
 
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.endpoint import ApiRequest
-from chinook_svc.restless.keyset import encode_cursor
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import APIManager, ApiRequest, InlineRunner
+from chinook_svc.restless._keyset import encode_cursor
 
 DATA = Path(__file__).resolve().parent / ".peers" / "data"
 PER_PAGE = 10

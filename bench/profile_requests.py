@@ -33,8 +33,7 @@ from sqlalchemy import event
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.endpoint import ApiRequest
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import ApiRequest, InlineRunner
 from chinook_svc.web.app import build_api
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))

@@ -14,8 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from twisted.logger import Logger
 
-from chinook_svc.restless.engines import create_database_engine, is_memory_sqlite
-from chinook_svc.restless.sqlite import BUSY_TIMEOUT_MS
+from chinook_svc.restless import BUSY_TIMEOUT_MS, create_database_engine, is_memory_sqlite
 
 log = Logger()
 

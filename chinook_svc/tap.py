@@ -33,8 +33,7 @@ from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
 from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
 from chinook_svc.models import EditionError, detect_edition
-from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import ThreadPoolRunner
+from chinook_svc.restless import ThreadPoolRunner, pool_size_for
 from chinook_svc.services import (
     AdoptedPortService,
     DatabaseService,

@@ -26,10 +26,10 @@ from sqlalchemy import BigInteger, func, literal
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from .dialects import DialectRules
-from .errors import QueryError
-from .query import Filter, Junction, Limits, Node, Search, parse_search
-from .schema import ModelInfo, RelationInfo
+from ._dialects import DialectRules
+from ._errors import QueryError
+from ._query import Filter, Junction, Limits, Node, Search, parse_search
+from ._schema import ModelInfo, RelationInfo
 
 #: 0.17's markers for "now" in date fields.
 CURRENT_TIME_MARKERS = {

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
-from .compile import parse_temporal
-from .errors import ApiError, QueryError
-from .schema import ModelInfo, RelationInfo
+from ._compile import parse_temporal
+from ._errors import ApiError, QueryError
+from ._schema import ModelInfo, RelationInfo
 
 _INT64 = 2**63
 

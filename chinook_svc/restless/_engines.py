@@ -32,8 +32,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from .dberrors import is_unavailable
-from .sqlite import configure_sqlite
+from ._dberrors import is_unavailable
+from ._sqlite import configure_sqlite
 
 #: SQLite VM instructions between two looks at the clock.
 SQLITE_PROGRESS_STEPS = 10_000

@@ -27,9 +27,9 @@ from attrs import frozen
 from sqlalchemy import Float, cast, func
 from sqlalchemy.sql.elements import ColumnElement
 
-from .dialects import DialectRules, type_of
-from .errors import QueryError
-from .serialize import plain_value
+from ._dialects import DialectRules, type_of
+from ._errors import QueryError
+from ._serialize import plain_value
 
 #: The functions ``eval`` knows.
 FUNCTIONS = frozenset({"count", "sum", "avg", "min", "max"})

@@ -29,11 +29,11 @@ from typing import Any
 
 from sqlalchemy import and_, false, or_, true
 
-from .deserialize import BodyError, column_value
-from .dialects import DialectRules
-from .errors import QueryError
-from .query import Search
-from .schema import ModelInfo
+from ._deserialize import BodyError, column_value
+from ._dialects import DialectRules
+from ._errors import QueryError
+from ._query import Search
+from ._schema import ModelInfo
 
 KeyOrder = tuple[tuple[str, str], ...]
 

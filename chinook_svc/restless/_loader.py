@@ -22,11 +22,11 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
-from .compile import RECENT_SEARCHES, CompiledSearch
-from .prepared import PreparedCache, padded
-from .schema import ModelInfo, RelationInfo
-from .serialize import Converter, converter_for, plain_value
-from .shape import Shape
+from ._compile import RECENT_SEARCHES, CompiledSearch
+from ._prepared import PreparedCache, padded
+from ._schema import ModelInfo, RelationInfo
+from ._serialize import Converter, converter_for, plain_value
+from ._shape import Shape
 
 #: Largest IN list sent in one statement.
 IN_CHUNK = 500
@@ -471,7 +471,7 @@ def _instance_values(
 
 
 def _extra_value(value: Any) -> Any:
-    from .schema import is_mapped_class, model_info
+    from ._schema import is_mapped_class, model_info
 
     if value is not None and is_mapped_class(type(value)):
         info = model_info(type(value))

@@ -21,13 +21,13 @@ from sqlalchemy.engine import Engine
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
-from .cache import ResponseCache
-from .endpoint import Endpoint
-from .engines import pool_size_for
-from .options import ApiOptions, Processor
-from .query import Limits
-from .routes import Registry, RestlessRoutes
-from .runner import Runner, ThreadPoolRunner
+from ._cache import ResponseCache
+from ._engines import pool_size_for
+from ._options import ApiOptions, Processor
+from ._query import Limits
+from ._reads import Endpoint
+from ._routes import Registry, RestlessRoutes
+from ._runner import Runner, ThreadPoolRunner
 
 # SQLite has no DECIMAL type; SQLAlchemy converts its floats with the column's
 # scale, which is what we want, and warns each time it does so.

@@ -14,7 +14,7 @@ from typing import Any
 
 from attrs import frozen
 
-from .errors import UNABLE_TO_DECODE, QueryError
+from ._errors import UNABLE_TO_DECODE, QueryError
 
 #: Operators taking no argument, one argument, and a nested filter.
 UNARY_OPERATORS = frozenset({"is_null", "is_not_null"})

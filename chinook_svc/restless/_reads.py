@@ -21,21 +21,22 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Engine
 
-from . import errors, keyset
-from .aggregates import FUNCTIONS, Aggregate, aggregate, results
-from .compile import CompiledSearch, Compiler, FieldRules
-from .dberrors import read_error
-from .dialects import DialectRules, rules_for
-from .errors import ApiError, NotFound, ProcessingException, QueryError
-from .loader import SearchRunner, build_objects, relation_loader
-from .options import ApiOptions
-from .query import decode_json, decode_q, parse_search
-from .schema import ModelInfo, model_info
-from .serialize import encode
-from .shape import Shape, api_shape, full_shape, parse_excludes, parse_includes, related_shape
+from . import _errors as errors
+from . import _keyset as keyset
+from ._compile import CompiledSearch, Compiler, FieldRules
+from ._dberrors import read_error
+from ._dialects import DialectRules, rules_for
+from ._errors import ApiError, NotFound, ProcessingException, QueryError
+from ._functions import FUNCTIONS, Aggregate, aggregate, results
+from ._loader import SearchRunner, build_objects, relation_loader
+from ._options import ApiOptions
+from ._query import decode_json, decode_q, parse_search
+from ._schema import ModelInfo, model_info
+from ._serialize import encode
+from ._shape import Shape, api_shape, full_shape, parse_excludes, parse_includes, related_shape
 
 if TYPE_CHECKING:
-    from .writes import Writes
+    from ._writes import Writes
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _CALLBACK = re.compile(r"[A-Za-z_$][A-Za-z0-9_$.]{0,63}")
@@ -145,7 +146,7 @@ class Endpoint:
     @cached_property
     def writes(self) -> Writes:
         """The write side of this API."""
-        from .writes import Writes
+        from ._writes import Writes
 
         return Writes(self)
 

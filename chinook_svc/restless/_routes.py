@@ -16,12 +16,12 @@ from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
-from .cache import ResponseCache
-from .endpoint import ApiRequest, Endpoint, Reply, json_reply
-from .errors import ApiError
-from .http import add_error_handling, api_request, write_reply
-from .representation import Representation, represent
-from .runner import Runner
+from ._cache import ResponseCache
+from ._errors import ApiError
+from ._http import add_error_handling, api_request, write_reply
+from ._reads import ApiRequest, Endpoint, Reply, json_reply
+from ._representation import Representation, represent
+from ._runner import Runner
 
 READ = frozenset({"GET"})
 WITH_BODY = frozenset({"POST", "PATCH", "PUT"})

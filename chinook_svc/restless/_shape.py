@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from attrs import frozen
 
-from .schema import ModelInfo, model_info
+from ._schema import ModelInfo, model_info
 
 
 @frozen

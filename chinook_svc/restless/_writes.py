@@ -16,17 +16,17 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import errors
-from .dberrors import write_error
-from .deserialize import BodyError, Deserializer, check_fields
-from .endpoint import ApiRequest, Reply, coerce_key, json_reply
-from .errors import ApiError, NotFound, ProcessingException
-from .loader import build_objects
-from .query import decode_json, decode_q, parse_search
-from .shape import Shape
+from . import _errors as errors
+from ._dberrors import write_error
+from ._deserialize import BodyError, Deserializer, check_fields
+from ._errors import ApiError, NotFound, ProcessingException
+from ._loader import build_objects
+from ._query import decode_json, decode_q, parse_search
+from ._reads import ApiRequest, Reply, coerce_key, json_reply
+from ._shape import Shape
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
+    from ._reads import Endpoint
 
 _CHUNK = 500
 

@@ -26,8 +26,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from chinook_svc.database import open_engine, sample_database_url
-from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import ThreadPoolRunner
+from chinook_svc.restless import ThreadPoolRunner, pool_size_for
 
 from .app import ChinookApp
 
