@@ -56,7 +56,7 @@ def open_engine(
     statement_timeout: float = 5.0,
     connect_timeout: float = 5.0,
 ) -> Engine:
-    """A SQLAlchemy engine for the service (``restless.engines.create_database_engine``).
+    """A SQLAlchemy engine for the service (``restless.create_database_engine``).
 
     SQLite files get a ``busy_timeout``, foreign keys enforced and
     write-ahead logging (readers do not block behind a writer); in-memory

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from chinook_svc import models
 from chinook_svc.restless import APIManager, InlineRunner
 from chinook_svc.restless._errors import QueryError
+from chinook_svc.restless._operators import OPERATORS
 from chinook_svc.restless._query import (
-    OPERATORS,
     Filter,
     Junction,
     Limits,

@@ -13,7 +13,7 @@ from, on SQLite, PostgreSQL or MariaDB:
   ``statement_timeout``, MariaDB ``max_statement_time`` (MySQL
   ``max_execution_time``), and on SQLite a progress handler that interrupts a
   statement running for longer.  A statement past it fails with an error that
-  ``dberrors`` maps to 503; the connection stays usable.
+  ``_dberrors`` maps to 503; the connection stays usable.
 * **Recovery**: a disconnect invalidates the connection and every older one in
   the pool, so that requests succeed again as soon as the database is back.
 

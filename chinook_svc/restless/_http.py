@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
 from ._errors import INTERNAL, ApiError
-from ._reads import JSON, ApiRequest, Reply, json_reply
+from ._messages import JSON, ApiRequest, Reply, json_reply
 
 log = Logger()
 
