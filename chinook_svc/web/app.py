@@ -85,7 +85,7 @@ def build_api(
 
 
 def _version() -> str:
-    from chinook_svc import __version__
+    from chinook_svc._version import __version__
 
     return __version__
 
