@@ -107,7 +107,6 @@ def test_no_import_cycle() -> None:
 def test_no_module_over_400_lines() -> None:
     """Every module of chinook_svc has at most 400 lines."""
     sizes = {
-        name: len(path.read_text(encoding="utf-8").splitlines())
-        for name, path in modules().items()
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in modules().items()
     }
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
