@@ -16,8 +16,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from .restless.endpoint import json_reply
-from .restless.http import write_reply
+from .restless import json_reply, write_reply
 
 #: Methods that never change anything.
 SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})

@@ -229,3 +229,32 @@ def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "chinook_svc.sample", None)
     with pytest.raises(UsageError, match="pass --db URL"):
         tap.build_service(Settings(), MemoryReactorClock())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"allow_writes": True}, "need a bearer token"),
+        ({"aggregate_sources": ("no-equals-sign=",)}, "aggregate"),
+        ({"listen": "tcp:notaport"}, "bad listen endpoint"),
+    ],
+)
+def test_failures_after_opening_dispose_of_the_engine(
+    tiny_url: str, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], message: str
+) -> None:
+    """Whatever fails once the engine is open (token, /aggregate, listener) disposes of it."""
+    opened: list[Any] = []
+    disposed: list[Any] = []
+    real_open_engine = tap.open_engine
+
+    def open_and_watch(*args: Any, **kwargs: Any) -> Any:
+        engine = real_open_engine(*args, **kwargs)
+        real_dispose = engine.dispose
+        monkeypatch.setattr(engine, "dispose", lambda: (disposed.append(engine), real_dispose()))
+        opened.append(engine)
+        return engine
+
+    monkeypatch.setattr(tap, "open_engine", open_and_watch)
+    with pytest.raises(UsageError, match=message):
+        tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
+    assert opened and disposed == opened

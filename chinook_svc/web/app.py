@@ -32,10 +32,7 @@ from zope.interface import implementer
 from chinook_svc.auth import TokenGuard
 from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.endpoint import json_reply
-from chinook_svc.restless.http import add_error_handling, write_reply
-from chinook_svc.restless.runner import Runner
+from chinook_svc.restless import APIManager, Runner, add_error_handling, json_reply, write_reply
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
 #: An album's objects embed its artist but not its tracks, as the protocol's example shows.
@@ -88,7 +85,7 @@ def build_api(
 
 
 def _version() -> str:
-    from chinook_svc import __version__
+    from chinook_svc._version import __version__
 
     return __version__
 

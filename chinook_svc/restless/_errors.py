@@ -1,7 +1,7 @@
 """The exceptions the engine raises and the messages flask-restless 0.17 used.
 
-Handlers raise; one place (``chinook_svc.restless.routes``) turns an
-:class:`ApiError` into a JSON response.  The message strings are part of the
+Handlers raise; one place (``_api.answer``) turns an :class:`ApiError` into
+a JSON response.  The message strings are part of the
 wire contract: clients of flask-restless 0.17 match on them, so never reword
 the constants below.
 """
@@ -47,6 +47,13 @@ class QueryError(ApiError):
     def __init__(self, detail: str, message: str = UNABLE_TO_CONSTRUCT) -> None:
         super().__init__(400, message, detail=detail)
         self.detail = detail
+
+
+class BodyError(ApiError):
+    """A request body that cannot become a row: 400."""
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(400, message, **extra)
 
 
 class NotFound(ApiError):

@@ -1,4 +1,4 @@
-"""What the engine knows about a mapped class, computed once per model.
+"""What the engine knows about a mapped class, computed once per model and manager.
 
 flask-restless 0.17 discovered columns, relations and primary keys by
 introspecting the model on every request.  :class:`ModelInfo` does the same
@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import inspect as pyinspect
 import operator
-from collections.abc import Callable
+import threading
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +25,8 @@ from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ColumnElement
 from sqlalchemy.sql.schema import Column
 from sqlalchemy.types import Date, DateTime, Interval, Time, TypeDecorator, TypeEngine
+
+from ._serialize import Converter, converter_for
 
 #: 0.17's names that are never columns or relations.
 COLUMN_BLACKLIST = frozenset({"_sa_polymorphic_on"})
@@ -89,8 +91,8 @@ class RelationInfo:
 
     @cached_property
     def target(self) -> ModelInfo:
-        """The related model's info."""
-        return model_info(self.prop.mapper.class_)
+        """The related model's info (from the owner's catalog)."""
+        return self.owner.catalog.info(self.prop.mapper.class_)
 
     @property
     def attribute(self) -> QueryableAttribute[Any]:
@@ -101,10 +103,11 @@ class RelationInfo:
 class ModelInfo:
     """Introspection of one mapped class, with flask-restless 0.17's rules."""
 
-    def __init__(self, model: type) -> None:
+    def __init__(self, model: type, catalog: Catalog) -> None:
         configure_mappers()
         mapper: Mapper[Any] = sa_inspect(model)
         self.model = model
+        self.catalog = catalog
         self.mapper = mapper
         self.name = model.__name__
         self.table_name: str = getattr(model, "__tablename__", None) or mapper.local_table.name  # type: ignore[attr-defined]
@@ -120,6 +123,12 @@ class ModelInfo:
             self.columns[prop.key] = expr
             self.column_types[prop.key] = prop.columns[0].type
         self.column_keys: tuple[str, ...] = tuple(self.columns)
+        #: the column expressions, in ``column_keys`` order (what the loader selects)
+        self.column_exprs: tuple[ColumnElement[Any], ...] = tuple(self.columns.values())
+        #: column attribute name -> its JSON converter (``None``: emitted as it is)
+        self.converters: dict[str, Converter | None] = {
+            k: converter_for(t) for k, t in self.column_types.items()
+        }
         self.hybrids: tuple[str, ...] = tuple(
             key
             for key, desc in mapper.all_orm_descriptors.items()
@@ -180,24 +189,27 @@ class ModelInfo:
         except NotImplementedError:
             return None
 
-    def hybrid_expression(self, key: str) -> Any:
-        """The class-level (SQL) side of a hybrid property."""
-        return getattr(self.model, key)
 
-    def method(self, name: str) -> Callable[..., Any] | None:
-        """A plain attribute of the model named in ``include_methods``."""
-        return getattr(self.model, name, None)
+class Catalog:
+    """The :class:`ModelInfo` of every model one manager serves, each computed once.
 
+    One per ``APIManager``, never module-wide: the mapped classes of one
+    manager (``models_for()`` makes new ones each time) live and die with it.
+    """
 
-_cache: dict[type, ModelInfo] = {}
+    def __init__(self) -> None:
+        self._infos: dict[type, ModelInfo] = {}
+        self._lock = threading.Lock()
 
-
-def model_info(model: type) -> ModelInfo:
-    """The (cached) :class:`ModelInfo` of a mapped class."""
-    info = _cache.get(model)
-    if info is None:
-        info = _cache[model] = ModelInfo(model)
-    return info
+    def info(self, model: type) -> ModelInfo:
+        """The :class:`ModelInfo` of a mapped class (computed on first use, by any thread)."""
+        found = self._infos.get(model)
+        if found is None:
+            with self._lock:
+                found = self._infos.get(model)
+                if found is None:
+                    found = self._infos[model] = ModelInfo(model, self)
+        return found
 
 
 def is_mapped_class(cls: type) -> bool:

@@ -1,12 +1,13 @@
-"""Data access: run searches and build JSON-able objects, one page at a time.
+"""Data access: build JSON-able objects from a page of rows, relations inlined.
 
 Everything here is synchronous and runs in a worker thread (never on the
 reactor thread).  It takes a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
-and returns plain dicts and lists, never rows or ORM objects.
+and the raw rows a search fetched (``_search``) and returns plain dicts and
+lists, never rows or ORM objects.
 
-The cost of a page is bounded: one ``COUNT``, one ``SELECT`` for the page and
-one batched ``SELECT ... WHERE key IN (...)`` per inlined relation, whatever
-the page size (no N+1).  Relations joined by plain column equalities are
+The cost of a page is bounded: one ``COUNT``, one ``SELECT`` for the page
+(``_search``) and one batched ``SELECT ... WHERE key IN (...)`` per inlined
+relation, whatever the page size (no N+1).  Relations joined by plain column equalities are
 loaded with Core; others, and hybrid properties or ``include_methods`` values
 that need model instances, through the ORM in the same transaction.
 """
@@ -22,44 +23,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
-from .compile import RECENT_SEARCHES, CompiledSearch
-from .prepared import PreparedCache, padded
-from .schema import ModelInfo, RelationInfo
-from .serialize import Converter, converter_for, plain_value
-from .shape import Shape
+from ._prepared import PreparedCache, padded
+from ._schema import Catalog, RelationInfo, is_mapped_class
+from ._serialize import Converter, plain_value
+from ._shape import Shape
 
 #: Largest IN list sent in one statement.
 IN_CHUNK = 500
 
 Raw = dict[str, Any]
 Obj = dict[str, Any]
-
-
-class _Columns:
-    """The selected columns of a model and their converters, computed once."""
-
-    def __init__(self, info: ModelInfo) -> None:
-        self.keys = info.column_keys
-        self.exprs = [info.columns[k] for k in self.keys]
-        self.converters: dict[str, Converter | None] = {
-            k: converter_for(info.column_types[k]) for k in self.keys
-        }
-
-
-_columns_cache: dict[ModelInfo, _Columns] = {}
-
-
-def columns_of(info: ModelInfo) -> _Columns:
-    """The cached :class:`_Columns` of a model."""
-    cols = _columns_cache.get(info)
-    if cols is None:
-        cols = _columns_cache[info] = _Columns(info)
-    return cols
-
-
-def base_select(info: ModelInfo) -> Select[Any]:
-    """``SELECT <every column> FROM <model>``."""
-    return select(*columns_of(info).exprs).select_from(info.selectable)
 
 
 def _key_clause(columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
@@ -71,141 +44,6 @@ def _key_clause(columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
 def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def pk_clause(info: ModelInfo, value: Any, pk_name: str | None = None) -> Any:
-    """``<primary key> = value`` for instance URLs."""
-    return getattr(info.model, pk_name or info.primary_key_name()) == value
-
-
-class SearchRunner:
-    """Runs compiled searches against one model."""
-
-    def __init__(self, info: ModelInfo) -> None:
-        self.info = info
-        self.prepared = PreparedCache()
-        #: statements of searches clients sent (bounded: clients choose the keys)
-        self.searches = PreparedCache(max_entries=2 * RECENT_SEARCHES)
-        self.keys = columns_of(info).keys
-
-    def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
-        info = self.info
-        if compiled.where:
-            stmt = stmt.where(*compiled.where)
-        if compiled.group_by:
-            if len(info.pk_names) == 1:
-                # One row per group, the one with the smallest key (what SQLite
-                # returns for 0.17's bare GROUP BY), on every database.
-                pk = info.columns[info.pk_names[0]]
-                firsts = select(func.min(pk)).select_from(info.selectable)
-                if compiled.where:
-                    firsts = firsts.where(*compiled.where)
-                stmt = stmt.where(pk.in_(firsts.group_by(*compiled.group_by)))
-            else:
-                stmt = stmt.group_by(*compiled.group_by)
-        return stmt
-
-    def _pk_order(self) -> list[Any]:
-        return [self.info.columns[k].asc() for k in self.info.pk_names]
-
-    def count(self, conn: Connection, compiled: CompiledSearch) -> int:
-        """The number of rows the search yields (after its own limit/offset)."""
-        info = self.info
-        if compiled.plain and compiled.limit is None and compiled.offset is None:
-            prepared = self.prepared.get(
-                ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
-            )
-            return int(prepared.scalar(conn))
-        if compiled.key is not None:
-            prepared = self.searches.get(
-                ("count", compiled.key), conn, lambda: self._count_statement(compiled)
-            )
-            return int(prepared.scalar(conn))
-        return int(conn.execute(self._count_statement(compiled)).scalar_one())
-
-    def _count_statement(self, compiled: CompiledSearch) -> Select[Any]:
-        info = self.info
-        pk_exprs = [info.columns[k] for k in info.pk_names]
-        if compiled.limit is not None or compiled.offset is not None:
-            inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
-            inner = self._ordered(inner, compiled).limit(compiled.limit).offset(compiled.offset)
-            stmt = select(func.count()).select_from(inner.subquery())
-        elif compiled.group_by and len(info.pk_names) != 1:
-            inner = self._filtered(
-                select(*compiled.group_by).select_from(info.selectable), compiled
-            )
-            stmt = select(func.count()).select_from(inner.subquery())
-        else:
-            stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
-        return stmt
-
-    def _ordered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
-        for alias, onclause in compiled.joins:
-            stmt = stmt.outerjoin(alias, onclause)
-        return stmt.order_by(*compiled.order_by)
-
-    def rows(
-        self, conn: Connection, compiled: CompiledSearch, start: int, size: int | None
-    ) -> list[Raw]:
-        """Raw column values of ``size`` rows from position ``start`` of the search."""
-        offset = (compiled.offset or 0) + start
-        if size is None and compiled.limit is not None:
-            size = max(compiled.limit - start, 0)
-        keys = self.keys
-        if compiled.plain and size is not None:
-            prepared = self.prepared.get(
-                ("page",),
-                conn,
-                lambda: (
-                    base_select(self.info)
-                    .order_by(*self._pk_order())
-                    .limit(bindparam("limit", type_=Integer))
-                    .offset(bindparam("offset", type_=Integer))
-                ),
-            )
-            found = prepared.run(conn, {"limit": size, "offset": offset})
-            return [dict(zip(keys, row, strict=True)) for row in found]
-        if compiled.key is not None and size is not None:
-            prepared = self.searches.get(
-                ("page", compiled.key),
-                conn,
-                lambda: (
-                    self._ordered(self._filtered(base_select(self.info), compiled), compiled)
-                    .limit(bindparam("limit", type_=Integer))
-                    .offset(bindparam("offset", type_=Integer))
-                ),
-            )
-            found = prepared.run(conn, {"limit": size, "offset": offset})
-            return [dict(zip(keys, row, strict=True)) for row in found]
-        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
-        if size is not None:
-            stmt = stmt.limit(size)
-        if offset:
-            stmt = stmt.offset(offset)
-        return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
-
-    def rows_after(
-        self, conn: Connection, compiled: CompiledSearch, condition: Any, size: int
-    ) -> list[Raw]:
-        """Up to ``size`` rows of the search that also meet ``condition`` (keyset paging)."""
-        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
-        if condition is not None:
-            stmt = stmt.where(condition)
-        return [dict(zip(self.keys, row, strict=True)) for row in conn.execute(stmt.limit(size))]
-
-    def by_key(self, conn: Connection, name: str, value: Any) -> Raw | None:
-        """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
-        prepared = self.prepared.get(
-            ("by_key", name),
-            conn,
-            lambda: (
-                base_select(self.info)
-                .where(getattr(self.info.model, name) == bindparam("key"))
-                .limit(1)
-            ),
-        )
-        found = prepared.run(conn, {"key": value})
-        return dict(zip(self.keys, found[0], strict=True)) if found else None
 
 
 # -- relations ----------------------------------------------------------------
@@ -222,7 +60,7 @@ class RelationLoader:
         self.order = [*order, *(target.columns[k] for k in target.pk_names)]
         self.key_labels = [f"_parent_key_{i}" for i in range(len(rel.pairs))]
         self.prepared = PreparedCache()
-        self.names = columns_of(target).keys
+        self.names = target.column_keys
 
     def parent_key(self, raw: Raw) -> tuple[Any, ...] | None:
         """The values that join a parent row to its related rows."""
@@ -236,7 +74,7 @@ class RelationLoader:
     def _select(self) -> tuple[Select[Any], list[Any]]:
         """``SELECT target columns, parent key columns`` and the key columns to filter on."""
         rel = self.rel
-        cols = columns_of(self.target).exprs
+        cols = self.target.column_exprs
         if rel.secondary is None:
             key_cols = [remote for _, remote in rel.pairs]
             from_: Any = self.target.selectable
@@ -403,47 +241,72 @@ class RelationLoader:
         return dict(zip(names, rows[0][: len(names)], strict=True))
 
 
-_relation_loaders: dict[RelationInfo, RelationLoader] = {}
-
-
-def relation_loader(rel: RelationInfo) -> RelationLoader:
-    """The cached :class:`RelationLoader` of a relation."""
-    loader = _relation_loaders.get(rel)
-    if loader is None:
-        loader = _relation_loaders[rel] = RelationLoader(rel)
-    return loader
-
-
-# -- objects ------------------------------------------------------------------
-
-
-def _emit(shape: Shape, raw: Raw) -> Obj:
-    plain, converted = _emitters(shape)
-    obj: Obj = {key: raw[key] for key in plain}
-    for key, conv in converted:
-        obj[key] = conv(raw[key])
-    return obj
-
-
-_emitter_cache: dict[Shape, tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]] = {}
-
-
-def _emitters(shape: Shape) -> tuple[tuple[str, ...], tuple[tuple[str, Any], ...]]:
-    """A shape's columns: those emitted as they are, and those with a converter."""
-    found = _emitter_cache.get(shape)
-    if found is None:
-        converters = columns_of(shape.info).converters
-        found = _emitter_cache[shape] = (
-            tuple(k for k in shape.columns if converters[k] is None),
-            tuple((k, converters[k]) for k in shape.columns if converters[k] is not None),
-        )
-    return found
-
-
 @lru_cache(maxsize=64)
 def _bind_names(size: int, width: int) -> tuple[tuple[str, ...], ...]:
     """The bind parameter names of a batch statement, per key."""
     return tuple(tuple(f"k{i}_{j}" for j in range(width)) for i in range(size))
+
+
+# -- objects ------------------------------------------------------------------
+
+#: A shape's columns: those emitted as they are, and those with a converter.
+Emitters = tuple[tuple[str, ...], tuple[tuple[str, Converter], ...]]
+
+
+class ObjectLoader:
+    """Builds the JSON-able objects of one manager's APIs, relations inlined.
+
+    It keeps a :class:`RelationLoader` per relation and the emitters of each
+    shape it has built: state of one manager (its models, its shapes), so it
+    lives as long as the manager and no longer.
+    """
+
+    def __init__(self) -> None:
+        self._relations: dict[RelationInfo, RelationLoader] = {}
+        self._emitters: dict[Shape, Emitters] = {}
+
+    def relation(self, rel: RelationInfo) -> RelationLoader:
+        """The :class:`RelationLoader` of a relation (made on first use)."""
+        loader = self._relations.get(rel)
+        if loader is None:
+            loader = self._relations[rel] = RelationLoader(rel)
+        return loader
+
+    def _emitters_of(self, shape: Shape) -> Emitters:
+        found = self._emitters.get(shape)
+        if found is None:
+            converters = shape.info.converters
+            found = self._emitters[shape] = (
+                tuple(k for k in shape.columns if converters[k] is None),
+                tuple((k, c) for k in shape.columns if (c := converters[k]) is not None),
+            )
+        return found
+
+    def _emit(self, shape: Shape, raw: Raw) -> Obj:
+        plain, converted = self._emitters_of(shape)
+        obj: Obj = {key: raw[key] for key in plain}
+        for key, conv in converted:
+            obj[key] = conv(raw[key])
+        return obj
+
+    def build(self, conn: Connection, shape: Shape, raws: Sequence[Raw]) -> list[Obj]:
+        """JSON-able objects for rows of ``shape.info``, with their relations inlined."""
+        objs = [self._emit(shape, raw) for raw in raws]
+        if not raws:
+            return objs
+        if shape.needs_instances:
+            _instance_values(conn, shape, raws, objs)
+        for name, rel_shape in shape.relations:
+            rel = shape.info.relations[name]
+            per_parent = self.relation(rel).for_parents(conn, raws)
+            flat = [r for rows in per_parent for r in rows]
+            related = self.build(conn, rel_shape, flat)
+            position = 0
+            for obj, rows in zip(objs, per_parent, strict=True):
+                mine = related[position : position + len(rows)]
+                position += len(rows)
+                obj[name] = mine if rel.uselist else (mine[0] if mine else None)
+        return objs
 
 
 def _instance_values(
@@ -464,36 +327,14 @@ def _instance_values(
             if inst is None:
                 continue
             for name in shape.hybrids:
-                obj[name] = _extra_value(getattr(inst, name))
+                obj[name] = _extra_value(info.catalog, getattr(inst, name))
             for name in shape.methods:
                 value = getattr(inst, name)
-                obj[name] = _extra_value(value() if callable(value) else value)
+                obj[name] = _extra_value(info.catalog, value() if callable(value) else value)
 
 
-def _extra_value(value: Any) -> Any:
-    from .schema import is_mapped_class, model_info
-
+def _extra_value(catalog: Catalog, value: Any) -> Any:
     if value is not None and is_mapped_class(type(value)):
-        info = model_info(type(value))
+        info = catalog.info(type(value))
         return {k: plain_value(getattr(value, k)) for k in info.column_keys}
     return plain_value(value)
-
-
-def build_objects(conn: Connection, shape: Shape, raws: Sequence[Raw]) -> list[Obj]:
-    """JSON-able objects for rows of ``shape.info``, with their relations inlined."""
-    objs = [_emit(shape, raw) for raw in raws]
-    if not raws:
-        return objs
-    if shape.needs_instances:
-        _instance_values(conn, shape, raws, objs)
-    for name, rel_shape in shape.relations:
-        rel = shape.info.relations[name]
-        per_parent = relation_loader(rel).for_parents(conn, raws)
-        flat = [r for rows in per_parent for r in rows]
-        related = build_objects(conn, rel_shape, flat)
-        position = 0
-        for obj, rows in zip(objs, per_parent, strict=True):
-            mine = related[position : position + len(rows)]
-            position += len(rows)
-            obj[name] = mine if rel.uselist else (mine[0] if mine else None)
-    return objs

@@ -16,7 +16,7 @@ from collections.abc import Hashable
 
 from twisted.internet.interfaces import IReactorTime
 
-from .representation import Representation
+from ._representation import Representation
 
 
 class ResponseCache:

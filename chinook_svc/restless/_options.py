@@ -7,7 +7,7 @@ from typing import Any
 
 from attrs import field, frozen
 
-from .query import Limits
+from ._query import Limits
 
 Processor = Callable[..., Any]
 

@@ -1,14 +1,16 @@
-"""Klein routes of the engine: URL and method in, an :class:`Endpoint` call in a thread, JSON out.
+"""Klein routes of the engine: URL and method in, a handler run in a thread, a reply out.
 
 Handlers stay thin: find the API for the collection (case-insensitively, a
-deviation from 0.17), check the method, copy the request into plain data and
-run the endpoint through the :class:`~chinook_svc.restless.runner.Runner`.
+deviation from 0.17), check the method, copy the request into plain data
+(``_http.api_request``), choose its renderer, and run the handler through the
+:class:`~chinook_svc.restless._runner.Runner` (``_api.answer``).  A GET may be
+answered from the response cache, under a key that includes the renderer.
 Nothing here touches the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import IO, Any
 
 from attrs import evolve
@@ -16,92 +18,74 @@ from klein import Klein
 from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
-from .cache import ResponseCache
-from .endpoint import ApiRequest, Endpoint, Reply, json_reply
-from .errors import ApiError
-from .http import add_error_handling, api_request, write_reply
-from .representation import Representation, represent
-from .runner import Runner
+from ._api import CollectionApi, Handler, answer
+from ._cache import ResponseCache
+from ._errors import ApiError
+from ._http import add_error_handling, api_request, write_reply
+from ._messages import ApiRequest, Reply
+from ._render import Renderer
+from ._representation import Representation, represent
+from ._runner import Runner
 
-READ = frozenset({"GET"})
 WITH_BODY = frozenset({"POST", "PATCH", "PUT"})
 
 
-def call_and_represent(
-    endpoint: Endpoint, handler: Callable[..., Reply], request: ApiRequest, *ids: str
+def answer_and_represent(
+    handler: Handler, request: ApiRequest, renderer: Renderer, *ids: str
 ) -> tuple[Reply, Representation | None]:
     """A GET in the worker thread: the reply, conditional/compressed, and its representation."""
-    return represent(endpoint.call(handler, request, *ids), request)
+    return represent(answer(handler, request, renderer, *ids), request)
 
 
-def call_with_body(
-    endpoint: Endpoint,
-    handler: Callable[..., Reply],
+def answer_with_body(
+    api: CollectionApi,
+    handler: Handler,
     request: ApiRequest,
+    renderer: Renderer,
     content: IO[bytes] | None,
     *ids: str,
 ) -> Reply:
-    """Read the request body (in the worker thread: it may sit in a temporary file), then call."""
+    """Read the request body (in the worker thread: it may sit in a temporary file), then answer."""
     body = b""
     if content is not None:
         content.seek(0)
-        body = content.read(endpoint.options.max_body_bytes + 1)
-    return endpoint.call(handler, evolve(request, body=body), *ids)
+        body = content.read(api.options.max_body_bytes + 1)
+    return answer(handler, evolve(request, body=body), renderer, *ids)
 
 
 class Registry:
     """The APIs of one manager, by URL prefix and lower-cased collection name."""
 
     def __init__(self) -> None:
-        self._apis: dict[str, dict[str, Endpoint]] = {}
+        self._apis: dict[str, dict[str, CollectionApi]] = {}
 
-    def add(self, endpoint: Endpoint) -> None:
-        """Register an endpoint under its prefix and collection name."""
-        prefix = "/" + endpoint.options.url_prefix.strip("/")
+    def add(self, api: CollectionApi) -> None:
+        """Register an API under its prefix and collection name."""
+        prefix = "/" + api.options.url_prefix.strip("/")
         if prefix == "/":
             prefix = ""
-        name = endpoint.options.collection_name.lower()
+        name = api.options.collection_name.lower()
         apis = self._apis.setdefault(prefix, {})
         if name in apis:
             raise ValueError(f"collection {prefix}/{name} is already exposed")
-        apis[name] = endpoint
+        apis[name] = api
 
     @property
     def prefixes(self) -> Iterable[str]:
         """Every URL prefix with at least one API."""
         return tuple(self._apis)
 
-    def find(self, prefix: str, collection: str) -> Endpoint:
-        """The endpoint for a collection URL segment; 404 if there is none."""
-        endpoint = self._apis.get(prefix, {}).get(collection.lower())
-        if endpoint is None:
+    def find(self, prefix: str, collection: str) -> CollectionApi:
+        """The API for a collection URL segment; 404 if there is none."""
+        api = self._apis.get(prefix, {}).get(collection.lower())
+        if api is None:
             raise ApiError(404, "No such collection")
-        return endpoint
+        return api
 
-    def endpoints(self) -> Iterable[Endpoint]:
-        """Every registered endpoint."""
+    def apis(self) -> Iterable[CollectionApi]:
+        """Every registered API."""
         for apis in self._apis.values():
             yield from apis.values()
-
-
-def allowed_methods(endpoint: Endpoint, kind: str) -> frozenset[str]:
-    """The methods a URL of this kind accepts for this API (0.17's URL rules)."""
-    options = endpoint.options
-    methods = options.methods
-    if kind == "eval":
-        return READ if options.allow_functions else frozenset()
-    if kind == "collection":
-        allowed = methods & {"GET", "POST"}
-        if options.allow_patch_many:
-            allowed |= methods & {"PATCH", "PUT"}
-        if options.allow_delete_many:
-            allowed |= methods & {"DELETE"}
-        return frozenset(allowed)
-    if kind == "instance":
-        return frozenset(methods & {"GET", "PATCH", "PUT", "DELETE"})
-    if kind == "relation":
-        return frozenset(methods & {"GET", "DELETE"})
-    return frozenset(methods & {"GET", "DELETE"})
 
 
 class RestlessRoutes:
@@ -152,20 +136,20 @@ class RestlessRoutes:
 
     def _find(
         self, prefix: str, kind: str, ids: tuple[str, ...]
-    ) -> tuple[Endpoint, str, tuple[str, ...]]:
+    ) -> tuple[CollectionApi, str, tuple[str, ...]]:
         if kind == "eval":
             # /api/eval/<c> is the eval endpoint, unless a collection named "eval" wants it.
-            endpoint = self.registry.find(prefix, ids[0])
-            if endpoint.options.allow_functions:
-                return endpoint, kind, ids
+            api = self.registry.find(prefix, ids[0])
+            if api.options.allow_functions:
+                return api, kind, ids
             # Without functions there is no eval URL (as in 0.17), but a collection may be named so.
             return self.registry.find(prefix, "eval"), "instance", ("eval", ids[0])
         return self.registry.find(prefix, ids[0]), kind, ids
 
     def dispatch(self, request: IRequest, prefix: str, kind: str, *ids: str) -> Any:
-        """Route one request to its endpoint method."""
-        endpoint, kind, ids = self._find(prefix, kind, ids)
-        allowed = allowed_methods(endpoint, kind)
+        """Route one request to its handler."""
+        api, kind, ids = self._find(prefix, kind, ids)
+        allowed = api.allowed_methods(kind)
         method = request.method.decode("ascii", "replace").upper()
         if method == "OPTIONS":
             allow = ", ".join(
@@ -174,23 +158,20 @@ class RestlessRoutes:
             return write_reply(request, Reply(200, b"", (("Allow", allow),), None))
         if method == "HEAD":
             method = "GET"
-        handler = self._handler(endpoint, kind, method) if method in allowed else None
+        handler = api.handler(kind, method) if method in allowed else None
         if handler is None:
             allow = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
             raise ApiError(405, "Method not allowed", headers={"Allow": allow})
         plain = api_request(request)
+        renderer = api.renderer(plain)
         if method == "GET":
-            return self._get(request, plain, endpoint, handler, ids[1:])
+            return self._get(request, plain, handler, renderer, ids[1:])
         length = request.getHeader(b"content-length")
-        if (
-            length is not None
-            and length.isdigit()
-            and int(length) > endpoint.options.max_body_bytes
-        ):
+        if length is not None and length.isdigit() and int(length) > api.options.max_body_bytes:
             raise ApiError(413, "Request body too large")
         content = request.content if method in WITH_BODY else None
         d: Deferred[Reply] = self.write_runner.run(
-            call_with_body, endpoint, handler, plain, content, *ids[1:]
+            answer_with_body, api, handler, plain, renderer, content, *ids[1:]
         )
         return d.addCallback(self._written, request)
 
@@ -203,15 +184,16 @@ class RestlessRoutes:
         self,
         request: IRequest,
         plain: ApiRequest,
-        endpoint: Endpoint,
-        handler: Callable[..., Reply],
+        handler: Handler,
+        renderer: Renderer,
         ids: tuple[str, ...],
     ) -> Any:
         cache = self.cache
-        key: tuple[str, bytes] | None = None
+        key: tuple[str, bytes, str] | None = None
         generation = 0
         if cache is not None:
-            key = (plain.base_url, request.uri)
+            # Everything that selects the answer: the URL, and the renderer it chose.
+            key = (plain.base_url, request.uri, renderer.key)
             hit = cache.get(key)
             if hit is not None:
                 # Served from memory on the reactor thread: no thread hop, no database.
@@ -224,33 +206,8 @@ class RestlessRoutes:
                 cache.put(key, representation, generation)
             return write_reply(request, reply)
 
-        d = self.runner.run(call_and_represent, endpoint, handler, plain, *ids)
+        d = self.runner.run(answer_and_represent, handler, plain, renderer, *ids)
         return d.addCallback(done)
 
-    @staticmethod
-    def _handler(endpoint: Endpoint, kind: str, method: str) -> Callable[..., Reply] | None:
-        if method == "GET":
-            handlers: dict[str, Callable[..., Reply]] = {
-                "collection": endpoint.get_many,
-                "eval": endpoint.evaluate,
-                "instance": endpoint.get_single,
-                "relation": endpoint.get_relation,
-                "member": endpoint.get_relation_member,
-            }
-            return handlers[kind]
-        writes = endpoint.writes
-        table: dict[tuple[str, str], Callable[..., Reply]] = {
-            ("collection", "POST"): writes.post,
-            ("collection", "PATCH"): writes.patch_many,
-            ("collection", "PUT"): writes.patch_many,
-            ("collection", "DELETE"): writes.delete_many,
-            ("instance", "PATCH"): writes.patch,
-            ("instance", "PUT"): writes.patch,
-            ("instance", "DELETE"): writes.delete,
-            ("relation", "DELETE"): writes.delete_relation,
-            ("member", "DELETE"): writes.delete_member,
-        }
-        return table.get((kind, method))
 
-
-__all__ = ["Registry", "RestlessRoutes", "allowed_methods", "json_reply"]
+__all__ = ["Registry", "RestlessRoutes"]

@@ -13,7 +13,7 @@ from, on SQLite, PostgreSQL or MariaDB:
   ``statement_timeout``, MariaDB ``max_statement_time`` (MySQL
   ``max_execution_time``), and on SQLite a progress handler that interrupts a
   statement running for longer.  A statement past it fails with an error that
-  ``dberrors`` maps to 503; the connection stays usable.
+  ``_dberrors`` maps to 503; the connection stays usable.
 * **Recovery**: a disconnect invalidates the connection and every older one in
   the pool, so that requests succeed again as soon as the database is back.
 
@@ -32,8 +32,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from .dberrors import is_unavailable
-from .sqlite import configure_sqlite
+from ._dberrors import is_unavailable
+from ._sqlite import configure_sqlite
 
 #: SQLite VM instructions between two looks at the clock.
 SQLITE_PROGRESS_STEPS = 10_000

@@ -45,15 +45,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-#: The comparison operators, by canonical name.
-OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
-    "==": operator.eq,
-    "!=": operator.ne,
-    "<": operator.lt,
-    ">": operator.gt,
-    "<=": operator.le,
-    ">=": operator.ge,
-}
+#: A comparison: ``operator.eq``, ``operator.lt``, ... (``_operators`` names them).
+Comparison = Callable[[Any, Any], Any]
+_EQUALITY = (operator.eq, operator.ne)
 
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
@@ -102,14 +96,13 @@ class DialectRules:
 
     # -- comparisons ------------------------------------------------------------
 
-    def compare(self, op: str, left: Any, right: Any) -> ColumnElement[bool]:
-        """``left <op> right`` (``op`` one of :data:`OPERATORS`), text in binary order."""
-        fn = OPERATORS[op]
-        if not is_text(left) or (op in ("==", "!=") and not self.collate_equality):
-            return fn(left, right)
+    def compare(self, op: Comparison, left: Any, right: Any) -> ColumnElement[bool]:
+        """``op(left, right)`` (``operator.eq``, ``operator.lt``, ...), text in binary order."""
+        if not is_text(left) or (op in _EQUALITY and not self.collate_equality):
+            return op(left, right)
         other = self.binary(right) if _is_expression(right) else right
-        term = fn(self.binary(left), other)
-        if op == "==":
+        term = op(self.binary(left), other)
+        if op is operator.eq:
             return and_(left == right, term)
         return term
 

@@ -2,31 +2,21 @@
 
 flask-restless 0.17's ``_dict_to_inst``, ``get_or_create`` and
 ``_update_relations``, with stricter input checking: a value must fit its
-column's type (and length) on every database, and a nested object that names
-a primary key must exist.  Everything here runs inside the request's
-transaction, in a worker thread.
+column's type (and length) on every database (``_coerce.column_value``), and
+a nested object that names a primary key must exist.  Everything here runs
+inside the request's transaction, in a worker thread.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import String, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .compile import parse_temporal
-from .errors import ApiError, QueryError
-from .schema import ModelInfo, RelationInfo
-
-_INT64 = 2**63
-
-
-class BodyError(ApiError):
-    """A request body that cannot become a row: 400."""
-
-    def __init__(self, message: str, **extra: Any) -> None:
-        super().__init__(400, message, **extra)
+from ._coerce import column_value
+from ._errors import BodyError
+from ._schema import ModelInfo, RelationInfo
 
 
 def writable_fields(info: ModelInfo) -> frozenset[str]:
@@ -45,64 +35,6 @@ def check_fields(info: ModelInfo, data: dict[str, Any]) -> None:
     for name in data:
         if name not in allowed:
             raise BodyError(f"Model does not have field '{name}'")
-
-
-def _invalid(name: str, expected: str) -> BodyError:
-    return BodyError(
-        f"Invalid value for field '{name}'", validation_errors={name: f"expected {expected}"}
-    )
-
-
-def column_value(info: ModelInfo, name: str, value: Any) -> Any:
-    """A body value as the Python value column ``name`` holds; 400 if it does not fit."""
-    if value is None or name not in info.columns:
-        return value
-    kind = info.is_temporal(name)
-    if kind is not None:
-        try:
-            return parse_temporal(value, kind)
-        except QueryError:
-            raise _invalid(name, "an ISO 8601 date") from None
-    coltype = info.column_types[name]
-    python_type = info.python_type(name)
-    if python_type is str:
-        if not isinstance(value, str):
-            raise _invalid(name, "a string")
-        if "\x00" in value:
-            # PostgreSQL text cannot hold NUL: refused on every database alike.
-            raise _invalid(name, "a string without NUL characters")
-        length = getattr(coltype, "length", None) if isinstance(coltype, String) else None
-        if length is not None and len(value) > length:
-            raise _invalid(name, f"at most {length} characters")
-        return value
-    if python_type is bool:
-        if not isinstance(value, bool):
-            raise _invalid(name, "true or false")
-        return value
-    if python_type is int:
-        if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-            raise _invalid(name, "an integer")
-        return value
-    if python_type in (float, Decimal):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _invalid(name, "a number")
-        return _fit_number(name, value, coltype, python_type)
-    return value
-
-
-def _fit_number(name: str, value: float, coltype: Any, python_type: type) -> Any:
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        raise _invalid(name, "a number") from None
-    if not number.is_finite():
-        raise _invalid(name, "a finite number")
-    precision, scale = getattr(coltype, "precision", None), getattr(coltype, "scale", None)
-    if precision is not None and scale is not None:
-        number = number.quantize(Decimal(1).scaleb(-scale))
-        if number.adjusted() >= precision - scale:
-            raise _invalid(name, f"at most {precision - scale} digits before the point")
-    return number if python_type is Decimal else float(number)
 
 
 def _pk_of(info: ModelInfo, attrs: dict[str, Any]) -> tuple[Any, ...] | None:

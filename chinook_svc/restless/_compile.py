@@ -1,4 +1,4 @@
-"""Compile a parsed ``q`` (``chinook_svc.restless.query``) into SQLAlchemy clauses.
+"""Compile a parsed ``q`` (``_query``) into SQLAlchemy clauses.
 
 The semantics are flask-restless 0.17's ``search.QueryBuilder``: filters are
 built from the model's attributes (columns, hybrid properties, relations),
@@ -7,45 +7,30 @@ filters are ANDed, and without ``order_by`` rows come in primary-key order.
 Unlike 0.17 (see ``docs/protocol.md``) a field the API hides cannot be
 filtered or sorted on, ``order_by`` always ends with the primary key so that
 pages are stable, and every failure is a 400 :class:`QueryError`.
+
+What each operator takes and which clause it builds comes from the table in
+``_operators``; values are converted by ``_coerce.filter_value``.
 """
 
 from __future__ import annotations
 
-import datetime
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import suppress
-from decimal import Decimal
 from typing import Any
 
 from attrs import evolve, field, frozen
-from sqlalchemy import BigInteger, func, literal
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from .dialects import DialectRules
-from .errors import QueryError
-from .query import Filter, Junction, Limits, Node, Search, parse_search
-from .schema import ModelInfo, RelationInfo
-
-#: 0.17's markers for "now" in date fields.
-CURRENT_TIME_MARKERS = {
-    "CURRENT_TIMESTAMP": func.current_timestamp,
-    "CURRENT_DATE": func.current_date,
-    "LOCALTIMESTAMP": func.localtimestamp,
-}
-
-#: Every spelling of each comparison operator -> its canonical name.
-COMPARISONS: Mapping[str, str] = {
-    "==": "==", "eq": "==", "equals": "==", "equal_to": "==", "equals_to": "==",
-    "!=": "!=", "ne": "!=", "neq": "!=", "not_equal_to": "!=", "does_not_equal": "!=",
-    ">": ">", "gt": ">", "<": "<", "lt": "<",
-    ">=": ">=", "ge": ">=", "gte": ">=", "geq": ">=",
-    "<=": "<=", "le": "<=", "lte": "<=", "leq": "<=",
-}  # fmt: skip
+from ._coerce import filter_value, text_of
+from ._dialects import DialectRules
+from ._errors import QueryError
+from ._operators import OPERATOR_TABLE, OPERATORS, Takes
+from ._query import Filter, Junction, Limits, Node, Search, parse_search
+from ._schema import ModelInfo, RelationInfo
 
 
 @frozen
@@ -93,69 +78,9 @@ class CompiledSearch:
     key: str | None = None
 
 
-def parse_temporal(value: Any, kind: type) -> Any:
-    """Turn a client's ISO 8601 string into the Python value a temporal column holds."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise QueryError("a date value must be an ISO 8601 string")
-    text = value.strip()
-    if text == "":
-        return None
-    if text in CURRENT_TIME_MARKERS:
-        return CURRENT_TIME_MARKERS[text]()
-    try:
-        if kind is datetime.time:
-            return datetime.time.fromisoformat(text).replace(tzinfo=None)
-        if kind is datetime.timedelta:
-            return datetime.timedelta(seconds=float(text))
-        moment = datetime.datetime.fromisoformat(text.replace("z", "Z")).replace(tzinfo=None)
-    except ValueError:
-        raise QueryError(f"{value!r} is not an ISO 8601 date") from None
-    return moment.date() if kind is datetime.date else moment
-
-
 _EMPTY = Search()
 #: Distinct ``q`` objects whose compiled form an endpoint keeps.
 RECENT_SEARCHES = 256
-_SCALARS = (str, int, float, bool)
-_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-#: Text that SQLite's numeric affinity turns into an integer or a real.
-_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
-_REAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
-
-
-def coerce_scalar(value: Any, kind: type | None, name: str) -> Any:
-    """A filter value as the type of the column it is compared with.
-
-    SQLite converts a value to the column's type before comparing (its "type
-    affinity"): ``"5"`` finds the row whose integer key is 5, and ``5`` the
-    text ``"5"``.  PostgreSQL refuses such comparisons and MariaDB compares
-    text with numbers as numbers, so the value is converted here, the same way
-    for all of them.  Text that is not a number, compared with a number column,
-    is a 400 everywhere (SQLite would quietly sort it after every number).
-    """
-    if kind is str:
-        return _text_of(value) if not isinstance(value, str) else value
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise QueryError(f"the value for {name!r} must be true or false")
-    if kind in (int, float, Decimal):
-        if isinstance(value, bool):
-            return int(value)
-        if isinstance(value, str):
-            if _INTEGER_TEXT.fullmatch(value):
-                value = int(value)
-            elif _REAL_TEXT.fullmatch(value):
-                value = float(value)
-            else:
-                raise QueryError(f"the value for {name!r} must be a number")
-        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
-            raise QueryError(f"the value for {name!r} is out of range")
-    return value
 
 
 class Compiler:
@@ -182,29 +107,6 @@ class Compiler:
         if name in info.relations:
             raise QueryError(f"{name!r} is a relation, not a field")
         return getattr(info.model, name)
-
-    def _coerce(self, info: ModelInfo, name: str, value: Any, *, pattern: bool = False) -> Any:
-        """A filter value for field ``name`` (a ``like`` pattern stays text)."""
-        kind = info.is_temporal(name)
-        if kind is not None:
-            return parse_temporal(value, kind)
-        if not isinstance(value, _SCALARS):
-            raise QueryError(f"the value for {name!r} must be a string, number or boolean")
-        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
-            raise QueryError(f"the value for {name!r} is out of range")
-        if isinstance(value, str) and "\x00" in value:
-            # PostgreSQL text cannot hold NUL, so no row could match anywhere.
-            raise QueryError(f"the value for {name!r} contains a NUL character")
-        if pattern:
-            return value if isinstance(value, str) else _text_of(value)
-        kind = info.python_type(name)
-        value = coerce_scalar(value, kind, name)
-        if kind is int and isinstance(value, int):
-            # SQLAlchemy sends PostgreSQL ``value::INTEGER`` for an INTEGER column,
-            # which fails past 32 bits where SQLite just finds nothing: compare as
-            # BIGINT (an index on the column still serves).
-            return literal(value, BigInteger())
-        return value
 
     # -- filters --------------------------------------------------------------
 
@@ -248,44 +150,43 @@ class Compiler:
         target = relation or name
         self._known(info, target, rules)
         attr = getattr(info.model, target)
-        if op == "is_null":
-            return attr == None  # noqa: E711 - SQL IS NULL (or NOT EXISTS for a collection)
-        if op == "is_not_null":
-            return attr != None  # noqa: E711
+        entry = OPERATORS[op]  # the parser let no other name through
+        if entry.takes is Takes.NOTHING:
+            return entry.clause(self.dialect, attr, None, None)
         if argument is None:
             raise QueryError("to compare a value to NULL, use the is_null/is_not_null operators")
-        if op in ("has", "any"):
+        if entry.takes is Takes.FILTER:
             rel = info.relations.get(target)
             if rel is None:
                 raise QueryError(f"{op!r} needs a relation, and {target!r} is not one")
-            if (op == "has") == rel.uselist:
-                want = "any" if rel.uselist else "has"
+            if entry.to_many != rel.uselist:
+                want = _relation_operator(to_many=rel.uselist)
                 raise QueryError(f"use {want!r} with the relation {target!r}")
             criterion = self.nested(rel, argument, name, rules.for_relation(target))
-            return attr.has(criterion) if op == "has" else attr.any(criterion)
+            return entry.clause(self.dialect, attr, criterion, None)
         if target in info.relations:
             raise QueryError(f"{target!r} is a relation; use 'has' or 'any'")
         return self.compare(info, target, attr, op, argument)
 
     def compare(self, info: ModelInfo, name: str, attr: Any, op: str, argument: Any) -> Any:
-        """A binary operator between a field and a value (or another field)."""
+        """An operator between a field and its argument: a value, a list, or another field."""
+        entry = OPERATORS[op]
         if isinstance(argument, _FieldRef):
-            if op in ("in", "not_in", "like", "ilike"):
+            if not entry.compares_fields:
                 raise QueryError(f"{op!r} cannot compare two fields")
-            return self.dialect.compare(COMPARISONS[op], attr, argument.expr)
-        if op in ("in", "not_in"):
+            return entry.clause(self.dialect, attr, argument.expr, None)
+        value: Any
+        if entry.takes is Takes.LIST:
             if not isinstance(argument, list):
                 raise QueryError(f"{op!r} needs a list")
-            values = [self._coerce(info, name, v) for v in argument]
-            return self.dialect.in_(attr, values, negate=op == "not_in")
-        value = self._coerce(info, name, argument, pattern=op in ("like", "ilike"))
-        if op in ("like", "ilike"):
+            value = [filter_value(info, name, v) for v in argument]
+        elif entry.takes is Takes.PATTERN:
+            value = filter_value(info, name, argument, pattern=True)
             if not isinstance(value, str):
-                value = _text_of(value)
-            coltype = info.column_types.get(name)
-            fn = self.dialect.like if op == "like" else self.dialect.ilike
-            return fn(attr, value, coltype)
-        return self.dialect.compare(COMPARISONS[op], attr, value)
+                value = text_of(value)
+        else:
+            value = filter_value(info, name, argument)
+        return entry.clause(self.dialect, attr, value, info.column_types.get(name))
 
     def nested(self, rel: RelationInfo, argument: Any, name: str, rules: FieldRules) -> Any:
         """0.17's ``_sub_operator``: the criterion inside ``has``/``any``."""
@@ -306,7 +207,8 @@ class Compiler:
             return self.operation(target, inner_name, argument.op, inner_arg, relation, rules)
         # Legacy form: {"name": "rel__field", "op": "any", "val": x} means rel.any(field == x).
         attr = self.value_attribute(target, name, rules)
-        return self.dialect.compare("==", attr, self._coerce(target, name, argument))
+        value = filter_value(target, name, argument)
+        return OPERATORS["=="].clause(self.dialect, attr, value, None)
 
     # -- ordering and grouping ----------------------------------------------------
 
@@ -353,7 +255,7 @@ class Compiler:
 
         A compiled search holds no request state (values are bound, "now"
         is a SQL function), so equal ``q`` objects share one; the SQL of a
-        shared one is compiled once (see ``loader.SearchRunner``).
+        shared one is compiled once (see ``_search.SearchQueries``).
         """
         try:
             key = json.dumps(params, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -402,7 +304,6 @@ class _FieldRef:
     name: str
 
 
-def _text_of(value: Any) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    return str(value)
+def _relation_operator(*, to_many: bool) -> str:
+    """The name of the operator that filters on a relation of this kind (``has``/``any``)."""
+    return next(o.name for o in OPERATOR_TABLE if o.takes is Takes.FILTER and o.to_many == to_many)

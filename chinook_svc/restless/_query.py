@@ -1,9 +1,10 @@
 """The ``q`` query language: parse the client's JSON into a frozen syntax tree.
 
 The grammar is flask-restless 0.17's (``docs/protocol.md``, "The query
-language ``q``").  Parsing checks structure only; whether names exist on the
-model is the compiler's business (``chinook_svc.restless.compile``).  Every
-failure is a :class:`~chinook_svc.restless.errors.QueryError` (400) carrying
+language ``q``").  Parsing checks structure, and operator names against the
+one table of operators (``_operators``); whether field names exist on the
+model is the compiler's business (``_compile``).  Every
+failure is a :class:`~chinook_svc.restless._errors.QueryError` (400) carrying
 0.17's message and a ``detail`` that says what was wrong.
 """
 
@@ -14,22 +15,8 @@ from typing import Any
 
 from attrs import frozen
 
-from .errors import UNABLE_TO_DECODE, QueryError
-
-#: Operators taking no argument, one argument, and a nested filter.
-UNARY_OPERATORS = frozenset({"is_null", "is_not_null"})
-BINARY_OPERATORS = frozenset(
-    {
-        "==", "eq", "equals", "equal_to", "equals_to",
-        "!=", "ne", "neq", "not_equal_to", "does_not_equal",
-        ">", "gt", "<", "lt",
-        ">=", "ge", "gte", "geq",
-        "<=", "le", "lte", "leq",
-        "in", "not_in", "like", "ilike",
-    }
-)  # fmt: skip
-RELATION_OPERATORS = frozenset({"has", "any"})
-OPERATORS = UNARY_OPERATORS | BINARY_OPERATORS | RELATION_OPERATORS
+from ._errors import UNABLE_TO_DECODE, QueryError
+from ._operators import Takes, operator_named
 
 DIRECTIONS = frozenset({"asc", "desc"})
 
@@ -158,13 +145,13 @@ class _Parser:
         name, op = obj.get("name"), obj.get("op")
         if not isinstance(name, str) or not name:
             raise self.fail("a filter needs a field 'name'")
-        if not isinstance(op, str) or op not in OPERATORS:
+        if not isinstance(op, str) or (operator := operator_named(op)) is None:
             raise self.fail(f"unknown operator {op!r}")
         field = obj.get("field")
         if field is not None and not isinstance(field, str):
             raise self.fail("'field' must name a field")
         val = obj.get("val")
-        if op in RELATION_OPERATORS and isinstance(val, dict):
+        if operator.takes is Takes.FILTER and isinstance(val, dict):
             if depth + 1 > self.limits.max_depth:
                 raise self.fail(f"filters nested deeper than {self.limits.max_depth}")
             val = self.leaf(val, depth + 1)

@@ -15,7 +15,7 @@ import hashlib
 
 from attrs import define, evolve, field
 
-from .endpoint import ApiRequest, Reply
+from ._messages import ApiRequest, Reply
 
 #: Bodies at least this long are compressed for clients that accept gzip.
 GZIP_MIN_BYTES = 1024

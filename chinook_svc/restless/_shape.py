@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from attrs import frozen
 
-from .schema import ModelInfo, model_info
+from ._schema import ModelInfo
 
 
 @frozen
@@ -157,8 +157,3 @@ def api_shape(
             )
         )
     return Shape(info, columns, hybrids, methods, tuple(relations))
-
-
-def shape_for(model: type, **options: Sequence[str] | None) -> Shape:
-    """Convenience: :func:`api_shape` for a mapped class."""
-    return api_shape(model_info(model), **options)  # type: ignore[arg-type]

@@ -24,16 +24,17 @@ import binascii
 import datetime
 import hashlib
 import json
-from decimal import Decimal, InvalidOperation
+import operator
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, false, or_, true
 
-from .deserialize import BodyError, column_value
-from .dialects import DialectRules
-from .errors import QueryError
-from .query import Search
-from .schema import ModelInfo
+from ._coerce import cursor_value
+from ._dialects import DialectRules
+from ._errors import QueryError
+from ._query import Search
+from ._schema import ModelInfo
 
 KeyOrder = tuple[tuple[str, str], ...]
 
@@ -82,25 +83,9 @@ def decode_cursor(token: str, info: ModelInfo, order: KeyOrder, q_key: str) -> t
         raise QueryError("this cursor belongs to another query")
     if not isinstance(values, list) or len(values) != len(order):
         raise QueryError("invalid cursor")
-    try:
-        return tuple(
-            column_value(info, name, _number(info, name, value))
-            for (name, _), value in zip(order, values, strict=True)
-        )
-    except (BodyError, InvalidOperation):
-        raise QueryError("invalid cursor") from None
-
-
-def _number(info: ModelInfo, name: str, value: Any) -> Any:
-    """Decimals travel as strings (every digit kept); read them back."""
-    if isinstance(value, str) and info.python_type(name) is Decimal:
-        number = Decimal(value)
-        if not number.is_finite():
-            raise InvalidOperation(value)
-        if len(number.as_tuple().digits) > 15:
-            raise InvalidOperation(value)  # not a value our NUMERIC columns hold
-        return float(number)
-    return value
+    return tuple(
+        cursor_value(info, name, value) for (name, _), value in zip(order, values, strict=True)
+    )
 
 
 def after(dialect: DialectRules, info: ModelInfo, order: KeyOrder, values: tuple[Any, ...]) -> Any:
@@ -111,14 +96,14 @@ def after(dialect: DialectRules, info: ModelInfo, order: KeyOrder, values: tuple
     """
 
     def equal(expr: Any, value: Any) -> Any:
-        return expr.is_(None) if value is None else dialect.compare("==", expr, value)
+        return expr.is_(None) if value is None else dialect.compare(operator.eq, expr, value)
 
     def later(expr: Any, value: Any, direction: str) -> Any:
         if direction == "asc":
-            return expr.is_not(None) if value is None else dialect.compare(">", expr, value)
+            return expr.is_not(None) if value is None else dialect.compare(operator.gt, expr, value)
         if value is None:
             return false()
-        return or_(dialect.compare("<", expr, value), expr.is_(None))
+        return or_(dialect.compare(operator.lt, expr, value), expr.is_(None))
 
     terms = []
     for i, (name, direction) in enumerate(order):

@@ -19,8 +19,8 @@ from twisted.web.iweb import IRequest
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 
-from .endpoint import JSON, ApiRequest, Reply, json_reply
-from .errors import INTERNAL, ApiError
+from ._errors import INTERNAL, ApiError
+from ._messages import JSON, ApiRequest, Reply, json_reply
 
 log = Logger()
 

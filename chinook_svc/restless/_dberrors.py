@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
 
-from .errors import UNABLE_TO_CONSTRUCT, ApiError, DatabaseUnavailable
+from ._errors import UNABLE_TO_CONSTRUCT, ApiError, DatabaseUnavailable
 
 #: SQLite/MariaDB/PostgreSQL messages that mean "the query asked too much",
 #: which are the client's doing even though the driver calls them operational.

@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql import Executable
 
-Processor = Callable[[Any], Any] | None
+#: SQLAlchemy's result processor of one column: a driver value in, a Python value out.
+ResultConverter = Callable[[Any], Any] | None
 
 
 class Prepared:
@@ -68,7 +69,7 @@ class Prepared:
         self.result_types = [column.type for column in compiled._result_columns]
         # Built on the first run: some drivers' processors depend on the type
         # the cursor reports (psycopg's NUMERIC, say).
-        self.result_processors: list[Processor] | None = None
+        self.result_processors: list[ResultConverter] | None = None
         self.dialect = dialect
 
     def _expand(self, compiled: Any, variable: set[str]) -> None:
@@ -87,7 +88,7 @@ class Prepared:
         self.bind_processors = {**self.bind_processors, **(expanded.processors or {})}
         self.defaults = {k: v for k, v in expanded.parameters.items() if k not in variable}
 
-    def _processors(self, description: Sequence[Any] | None) -> list[Processor]:
+    def _processors(self, description: Sequence[Any] | None) -> list[ResultConverter]:
         codes = [d[1] for d in description or ()] or [None] * len(self.result_types)
         processors = [
             t._cached_result_processor(self.dialect, code)

@@ -3,30 +3,27 @@
 Each request is one database transaction that includes its processors: any
 failure (a bad value, an integrity error, a processor raising) rolls the
 whole request back, so nothing is ever half-written.  Like reads, this runs in
-a worker thread (on SQLite, one dedicated writer thread; see ``manager``).
+a worker thread (on SQLite, one dedicated writer thread; see ``_threads``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from . import errors
-from .dberrors import write_error
-from .deserialize import BodyError, Deserializer, check_fields
-from .endpoint import ApiRequest, Reply, coerce_key, json_reply
-from .errors import ApiError, NotFound, ProcessingException
-from .loader import build_objects
-from .query import decode_json, decode_q, parse_search
-from .shape import Shape
-
-if TYPE_CHECKING:
-    from .endpoint import Endpoint
+from ._coerce import url_key
+from ._collection import Collection
+from ._dberrors import write_error
+from ._deserialize import Deserializer, check_fields
+from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
+from ._messages import ApiRequest
+from ._query import decode_json, decode_q, parse_search
+from ._render import NO_CONTENT, Result
 
 _CHUNK = 500
 
@@ -40,20 +37,19 @@ def extract_error_messages(exception: BaseException) -> Any:
 
 
 class Writes:
-    """POST/PATCH/PUT/DELETE for an :class:`~chinook_svc.restless.endpoint.Endpoint`."""
+    """POST/PATCH/PUT/DELETE of one collection."""
 
-    def __init__(self, endpoint: Endpoint) -> None:
-        self.endpoint = endpoint
-        self.info = endpoint.info
-        self.options = endpoint.options
-        self.shape: Shape = endpoint.shape
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+        self.info = collection.info
+        self.options = collection.options
 
     # -- framing ------------------------------------------------------------------
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Any, Session]]:
         """A connection in a transaction and an ORM session on it; commit or roll back."""
-        conn = self.endpoint._connect()
+        conn = self.collection.connect()
         try:
             with (
                 conn.begin(),
@@ -79,7 +75,7 @@ class Writes:
         """The JSON object in a write request (415, 413 or 400 otherwise)."""
         content_type = request.headers.get("content-type", "")
         if not content_type.lower().startswith("application/json"):
-            raise ApiError(415, errors.NEED_JSON)
+            raise ApiError(415, NEED_JSON)
         if len(request.body) > self.options.max_body_bytes:
             raise ApiError(413, "Request body too large")
         data = decode_json(request.body) if request.body.strip() else None
@@ -91,24 +87,21 @@ class Writes:
 
     def _object(self, conn: Any, instance: Any) -> tuple[dict[str, Any], Any]:
         """The JSON object of a flushed instance, read back from the database."""
-        key = getattr(instance, self.endpoint.pk_name)
-        raw = self.endpoint.search.by_key(conn, self.endpoint.pk_name, key)
+        c = self.collection
+        key = getattr(instance, c.pk_name)
+        raw = c.search.by_key(conn, c.pk_name, key)
         if raw is None:
             raise NotFound()
-        return build_objects(conn, self.shape, [raw])[0], key
+        return c.objects.build(conn, c.shape, [raw])[0], key
 
     def _instance(self, session: Session, instid: Any) -> Any:
-        key = (
-            coerce_key(self.info, self.endpoint.pk_name, instid)
-            if isinstance(instid, str)
-            else instid
-        )
-        clause = getattr(self.info.model, self.endpoint.pk_name) == key
+        key = self.collection.key(instid)
+        clause = getattr(self.info.model, self.collection.pk_name) == key
         return session.scalars(select(self.info.model).where(clause).limit(1)).first()
 
     def _instances(self, session: Session, conn: Any, search: Any) -> list[Any]:
-        compiled = self.endpoint.compiler.compile(search)
-        rows = self.endpoint.search.rows(conn, compiled, 0, None)
+        compiled = self.collection.compiler.compile(search)
+        rows = self.collection.search.rows(conn, compiled, 0, None)
         model = self.info.model
         pk_names = self.info.pk_names
         found: list[Any] = []
@@ -118,8 +111,6 @@ class Writes:
                 col = getattr(model, pk_names[0])
                 clause = col.in_([r[pk_names[0]] for r in chunk])
             else:
-                from sqlalchemy import tuple_
-
                 clause = tuple_(*(getattr(model, k) for k in pk_names)).in_(
                     [tuple(r[k] for k in pk_names) for r in chunk]
                 )
@@ -128,7 +119,7 @@ class Writes:
 
     # -- POST /api/<c> ----------------------------------------------------------------
 
-    def post(self, request: ApiRequest) -> Reply:
+    def post(self, request: ApiRequest) -> Result:
         """Create a row (and nested related rows): 201 with the object and its Location."""
         data = self.body(request)
         for pre in self.options.pre("POST"):
@@ -140,12 +131,12 @@ class Writes:
             result, key = self._object(conn, instance)
             for post in self.options.post("POST"):
                 post(result=result)
-        location = f"{request.base_url}/{result.get(self.endpoint.pk_name, key)}"
-        return json_reply(201, result, {"Location": location})
+        location = f"{request.base_url}/{result.get(self.collection.pk_name, key)}"
+        return Result(201, result, location=location)
 
     # -- PATCH/PUT /api/<c>/<id> ----------------------------------------------------------
 
-    def patch(self, request: ApiRequest, instid: str) -> Reply:
+    def patch(self, request: ApiRequest, instid: str) -> Result:
         """Update one row and its relations: 200 with the object as re-read."""
         data = self.body(request)
         target: Any = instid
@@ -163,16 +154,16 @@ class Writes:
             result, _ = self._object(conn, instance)
             for post in self.options.post("PATCH_SINGLE"):
                 post(result=result)
-        return json_reply(200, result)
+        return Result(200, result)
 
     # -- PATCH/PUT /api/<c> -------------------------------------------------------------------
 
-    def patch_many(self, request: ApiRequest) -> Reply:
+    def patch_many(self, request: ApiRequest) -> Result:
         """Update every row a search matches: ``{"num_modified": n}``."""
         data = self.body(request)
         params = data.pop("q", {})
         if not isinstance(params, dict):
-            raise ApiError(400, errors.UNABLE_TO_CONSTRUCT, detail="q must be a JSON object")
+            raise ApiError(400, UNABLE_TO_CONSTRUCT, detail="q must be a JSON object")
         for pre in self.options.pre("PATCH_MANY"):
             pre(search_params=params, data=data)
         check_fields(self.info, data)
@@ -186,11 +177,11 @@ class Writes:
             result = {"num_modified": len(instances) if data else 0}
             for post in self.options.post("PATCH_MANY"):
                 post(query=search, result=result, search_params=params)
-        return json_reply(200, result)
+        return Result(200, result)
 
     # -- DELETE -------------------------------------------------------------------------------
 
-    def delete(self, request: ApiRequest, instid: str) -> Reply:
+    def delete(self, request: ApiRequest, instid: str) -> Result:
         """Delete one row: 204, or 404 if there is none."""
         target: Any = instid
         for pre in self.options.pre("DELETE_SINGLE"):
@@ -206,15 +197,15 @@ class Writes:
                 post(was_deleted=instance is not None)
         if instance is None:
             raise NotFound()
-        return Reply(204, b"", (), None)
+        return NO_CONTENT
 
-    def delete_relation(self, request: ApiRequest, instid: str, relname: str) -> Reply:
+    def delete_relation(self, request: ApiRequest, instid: str, relname: str) -> Result:
         """``DELETE /api/<c>/<id>/<rel>``: refused, as in 0.17."""
         if relname not in self.info.relations:
             raise NotFound(f"No relation {relname!r}")
         raise ApiError(400, f'Cannot DELETE entire "{relname}" relation')
 
-    def delete_member(self, request: ApiRequest, instid: str, relname: str, relid: str) -> Reply:
+    def delete_member(self, request: ApiRequest, instid: str, relname: str, relid: str) -> Result:
         """Remove one object from a relation (the link, not the row): 204."""
         rel = self.info.relations.get(relname)
         if rel is None:
@@ -225,7 +216,7 @@ class Writes:
             if changed is not None:
                 target = changed
         related_info = rel.target
-        related_key = coerce_key(related_info, related_info.primary_key_name(), relid)
+        related_key = url_key(related_info, related_info.primary_key_name(), relid)
         with self.transaction() as (_, session):
             instance = self._instance(session, target)
             if instance is None:
@@ -245,9 +236,9 @@ class Writes:
             session.flush()
             for post in self.options.post("DELETE_SINGLE"):
                 post(was_deleted=True)
-        return Reply(204, b"", (), None)
+        return NO_CONTENT
 
-    def delete_many(self, request: ApiRequest) -> Reply:
+    def delete_many(self, request: ApiRequest) -> Result:
         """Delete every row a search matches: ``{"num_deleted": n}``."""
         try:
             params = decode_q(request.arg("q"), self.options.limits)
@@ -264,7 +255,7 @@ class Writes:
             result = {"num_deleted": len(instances)}
             for post in self.options.post("DELETE_MANY"):
                 post(result=result, search_params=params)
-        return json_reply(200, result)
+        return Result(200, result)
 
 
-__all__ = ["ProcessingException", "Writes"]
+__all__ = ["Writes"]
