@@ -187,6 +187,21 @@ def test_patch_remove_with_delete(client: Client, db_file: Path) -> None:
     assert client.get(f"/api/tracks/{track['track_id']}").code == 404
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"add": None}, {"add": 5}, {"add": "x"}, {"add": [7]}, {"remove": None}, {"remove": [3]}],
+)
+def test_patch_add_remove_of_the_wrong_kind(
+    client: Client, db_file: Path, change: dict[str, Any]
+) -> None:
+    """An add/remove that is not objects is a 400 (not a 500), and nothing changes."""
+    before = counts(db_file)
+    answer = send(client, "PATCH", "/api/playlists/2", {"tracks": change})
+    assert answer.code == 400, answer.json
+    assert "message" in answer.json
+    assert counts(db_file) == before
+
+
 def test_patch_to_one_null(client: Client) -> None:
     """A to-one relation takes null."""
     answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})

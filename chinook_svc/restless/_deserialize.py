@@ -100,7 +100,11 @@ class Deserializer:
     def _add_remove(self, rel: RelationInfo, instance: Any, change: dict[str, Any]) -> None:
         collection = getattr(instance, rel.name)
         added = change.get("add", [])
-        for item in [added] if isinstance(added, dict) else added:
+        if isinstance(added, dict):
+            added = [added]
+        if not isinstance(added, list):
+            raise BodyError("'add' takes an object or a list")
+        for item in added:
             related = self.related(rel.target, item)
             if related not in collection:
                 collection.append(related)
