@@ -202,6 +202,15 @@ def test_patch_add_remove_of_the_wrong_kind(
     assert counts(db_file) == before
 
 
+def test_patch_relating_a_row_to_itself(client: Client, db_file: Path) -> None:
+    """An employee made their own manager is a 400 (the ORM cannot order it), not a 500."""
+    before = counts(db_file)
+    answer = send(client, "PATCH", "/api/employees/2", {"reports_to": {"employee_id": 2}})
+    assert answer.code == 400, answer.json
+    assert client.get("/api/employees/2").json["reports_to_id"] == 1
+    assert counts(db_file) == before
+
+
 def test_patch_to_one_null(client: Client) -> None:
     """A to-one relation takes null."""
     answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})
@@ -284,6 +293,23 @@ def test_processors_run_inside_the_transaction(db_file: Path) -> None:
     before = counts(db_file)
     answer = send(client, "POST", "/api/genres", {"name": "veto"})
     assert (answer.code, answer.json) == (403, {"message": "Vetoed"})
+    assert counts(db_file) == before
+
+
+def test_an_unexpected_database_error_in_a_write_is_logged(db_file: Path) -> None:
+    """A database error nobody expected is a 500 that is logged (never a silent 500)."""
+    from sqlalchemy import exc as sa_exc
+    from twisted.logger import capturedLogs
+
+    def broken(result: dict[str, Any]) -> None:
+        raise sa_exc.SQLAlchemyError("something unforeseen")
+
+    client = serve(db_file, genres={"postprocessors": {"POST": [broken]}})
+    before = counts(db_file)
+    with capturedLogs() as events:
+        answer = send(client, "POST", "/api/genres", {"name": "x"})
+    assert (answer.code, answer.json) == (500, {"message": "Internal server error"})
+    assert any(e.get("log_failure") is not None for e in events)
     assert counts(db_file) == before
 
 

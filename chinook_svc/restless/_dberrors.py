@@ -141,4 +141,7 @@ def write_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
         return DatabaseUnavailable()
     if isinstance(exc, (sa_exc.DataError, sa_exc.ProgrammingError)):
         return ApiError(400, type(exc).__name__)
+    if isinstance(exc, sa_exc.CircularDependencyError):
+        # A body that makes a row its own related row ({"reports_to": <itself>}).
+        return ApiError(400, type(exc).__name__, detail="a row cannot be related to itself")
     return read_error(exc)

@@ -20,7 +20,14 @@ from ._coerce import url_key
 from ._collection import Collection
 from ._dberrors import write_error
 from ._deserialize import Deserializer, check_fields
-from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
+from ._errors import (
+    NEED_JSON,
+    UNABLE_TO_CONSTRUCT,
+    ApiError,
+    BodyError,
+    DatabaseUnavailable,
+    NotFound,
+)
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
 from ._render import NO_CONTENT, Result
@@ -67,7 +74,10 @@ class Writes:
                         or "Could not determine specific validation errors",
                     ) from None
         except sa_exc.SQLAlchemyError as e:
-            raise write_error(e) from None
+            error = write_error(e)
+            if error.status >= 500 and not isinstance(error, DatabaseUnavailable):
+                raise  # unforeseen: the routes answer 500 and log it
+            raise error from None
         finally:
             conn.close()
 
