@@ -37,6 +37,7 @@ from .service_support import make_tiny_chinook
 TOKEN = b"openapi-test-token-0123456789"
 AUTH = {"Authorization": "Bearer " + TOKEN.decode()}
 METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
+JSON = "application/json"
 
 
 @pytest.fixture
@@ -314,3 +315,22 @@ def test_any_models_given_to_the_manager() -> None:
     assert new_book["required"] == ["title"]
     assert new_book["allOf"] == [{"anyOf": [{"required": ["shelf_code"]}, {"required": ["shelf"]}]}]
     assert "securitySchemes" not in document["components"]
+
+
+def test_the_examples_of_q_are_valid_and_harmless(writable: ChinookApp) -> None:
+    """Each q example fits its schema (Swagger UI's "Try it out" starts from it); none deletes."""
+    document = document_of(writable)
+    client = Client(writable.resource())
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []) if method != "parameters" else []:
+                if parameter.get("name") != "q" or "example" not in parameter["content"][JSON]:
+                    continue
+                content = parameter["content"][JSON]
+                validator(document, content["schema"]).validate(content["example"])
+                if method == "delete":
+                    assert content["example"]["filters"][0]["op"] == "is_null"
+    answer = client.get(
+        "/api/albums?" + q({"order_by": [{"field": "album_id", "direction": "asc"}]})
+    )
+    assert answer.json["num_results"] == 12

@@ -99,7 +99,7 @@ def _collection(p: ApiPaths, allowed: frozenset[str]) -> Schema:
         item["get"] = p.read(
             f"search {name}",
             {**p.ok(answer, "ETag", "Link", "Location"), **p.error("404")},
-            [p.q_parameter(ref("Query")), *p.paging_parameters(cursor=True)],
+            [p.q_parameter("search"), *p.paging_parameters(cursor=True)],
         )
         item["get"]["description"] = (
             "A page of objects (Link: next and last pages). With q.single, the one object "
@@ -125,7 +125,7 @@ def _collection(p: ApiPaths, allowed: frozenset[str]) -> Schema:
             )
     if "DELETE" in allowed:
         item["delete"] = p.operation(
-            "DELETE", f"delete many in {name}", p.ok(ref("Deleted")), [p.q_parameter(ref("Query"))]
+            "DELETE", f"delete many in {name}", p.ok(ref("Deleted")), [p.q_parameter("delete")]
         )
     return item
 
@@ -194,7 +194,7 @@ def _eval(p: ApiPaths) -> Schema:
     operation = p.read(
         f"functions over {p.name}",
         {**p.ok(ref("FunctionResults"), "ETag"), "204": {"description": "No function asked for"}},
-        [p.q_parameter(ref("Functions"), required=True)],
+        [p.q_parameter("functions", required=True)],
     )
     return {"get": operation}
 

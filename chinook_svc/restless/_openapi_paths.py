@@ -229,19 +229,33 @@ class ApiPaths:
             )
         return parameters
 
-    def q_parameter(self, schema: Schema, *, required: bool = False) -> Schema:
-        """The ``q`` parameter: JSON in the query string."""
+    def q_parameter(self, kind: str, *, required: bool = False) -> Schema:
+        """The ``q`` parameter: JSON in the query string, with a harmless example.
+
+        ``kind`` is ``search`` (an example that keeps every row, in key
+        order), ``delete`` (an example that matches no row: a key is never
+        null) or ``functions`` (count the keys).
+        """
         rules = self.api.collection.rules
         fields = [
             n
             for n in (*self.info.columns, *self.info.hybrids, *self.info.relations)
             if rules.allows(n)
         ]
+        pk = self.api.collection.pk_name
+        schema = ref("Functions" if kind == "functions" else "Query")
+        content: Schema = {"schema": schema}
+        if rules.allows(pk):
+            content["example"] = {
+                "search": {"order_by": [{"field": pk, "direction": "asc"}]},
+                "delete": {"filters": [{"name": pk, "op": "is_null"}]},
+                "functions": {"functions": [{"name": "count", "field": pk}]},
+            }[kind]
         return {
             "name": "q",
             "in": "query",
             "required": required,
-            "content": _json(schema),
+            "content": {JSON: content},
             "description": "JSON. Fields of this collection: " + ", ".join(fields),
         }
 

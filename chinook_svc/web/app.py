@@ -246,9 +246,7 @@ class ChinookApp:
             raise ApiError(404, "Not found", detail="swagger-ui-bundle-v2 is not installed")
         base = request.path.decode("utf-8", "replace").removesuffix("/docs")
         headers = (("Content-Security-Policy", CONTENT_SECURITY_POLICY),)
-        return write_reply(
-            request, Reply(200, page(base), headers, "text/html; charset=utf-8")
-        )
+        return write_reply(request, Reply(200, page(base), headers, "text/html; charset=utf-8"))
 
     @app.route("/docs/start.js", methods=["GET"])
     def docs_start(self, request: IRequest) -> bytes:
