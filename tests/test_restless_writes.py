@@ -211,6 +211,39 @@ def test_patch_relating_a_row_to_itself(client: Client, db_file: Path) -> None:
     assert counts(db_file) == before
 
 
+def test_a_body_that_contradicts_itself_is_refused(client: Client, db_file: Path) -> None:
+    """A track listed under its (renumbered) album and taken out of it in the same body: 400."""
+    album = {"title": "One track", "artist_id": 1}
+    album_id = send(client, "POST", "/api/albums", album).json["album_id"]
+    track = {
+        "name": "T",
+        "media_type_id": 1,
+        "milliseconds": 1,
+        "unit_price": 1,
+        "album_id": album_id,
+    }
+    track_id = send(client, "POST", "/api/tracks", track).json["track_id"]
+    before = counts(db_file)
+    body = {"album_id": album_id + 1000, "tracks": [{"track_id": track_id, "album": None}]}
+    answer = send(client, "PATCH", f"/api/albums/{album_id}", body)
+    assert answer.code == 400, answer.json
+    assert client.get(f"/api/tracks/{track_id}").json["album_id"] == album_id
+    assert counts(db_file) == before
+
+
+def test_a_write_whose_rows_change_under_it_is_a_conflict(client: Client, db_file: Path) -> None:
+    """An association row rewritten while the same body unlinks it: 409, nothing written."""
+    assert send(client, "POST", "/api/playlists", {"playlist_id": 0, "name": "p"}).code == 201
+    assert (
+        send(client, "POST", "/api/playlist_track", {"playlist_id": 0, "track_id": 1}).code == 201
+    )
+    before = counts(db_file)
+    body = {"track": {"track_id": 1, "playlists": []}, "track_id": 3500}
+    answer = send(client, "PUT", "/api/playlist_track/0", body)
+    assert answer.code == 409, answer.json
+    assert counts(db_file) == before
+
+
 def test_patch_to_one_null(client: Client) -> None:
     """A to-one relation takes null."""
     answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})

@@ -79,7 +79,12 @@ class Deserializer:
         if rel.uselist:
             if not isinstance(value, list):
                 raise BodyError(f"'{rel.name}' takes a list")
-            setattr(instance, rel.name, [self.related(rel.target, v) for v in value])
+            members = [self.related(rel.target, v) for v in value]
+            try:
+                setattr(instance, rel.name, members)
+            except ValueError:
+                # The ORM lost track of a member that another field of the body moved.
+                raise BodyError(f"'{rel.name}' contradicts another field of the body") from None
         elif value is None:
             setattr(instance, rel.name, None)
         else:
