@@ -244,6 +244,14 @@ def test_a_write_whose_rows_change_under_it_is_a_conflict(client: Client, db_fil
     assert counts(db_file) == before
 
 
+@pytest.mark.parametrize("price", [1e308, -1.622355116722044e308, 123456789.5])
+def test_a_number_too_large_for_its_numeric_column(client: Client, price: float) -> None:
+    """A value past NUMERIC(10, 2) is a 400 naming the field, however large (was a 500)."""
+    answer = send(client, "PATCH", "/api/tracks/1", {"unit_price": price})
+    assert answer.code == 400, answer.json
+    assert answer.json["message"] == "Invalid value for field 'unit_price'"
+
+
 def test_patch_to_one_null(client: Client) -> None:
     """A to-one relation takes null."""
     answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})
