@@ -20,7 +20,6 @@ servers on loopback ports of their own (a port makes an origin).
 from __future__ import annotations
 
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -30,7 +29,7 @@ from typing import Any
 import pytest
 
 from .conftest import missing, require_servers
-from .test_twistd import Twistd, clean_env, free_port, get_json
+from .test_twistd import Twistd, get_json, writable_service
 
 pytestmark = pytest.mark.slow
 
@@ -112,19 +111,8 @@ def service(
 ) -> Iterator[Twistd]:
     """twistd chinook on a copy of the sample: writes behind a token, one origin allowed."""
     directory = tmp_path_factory.mktemp("browser-service")
-    shutil.copyfile(chinook_file, directory / "chinook.db")
-    (directory / "token").write_text(TOKEN)
-    port = free_port()
-    args = [
-        "chinook",
-        "--listen", f"tcp:{port}:interface=127.0.0.1",
-        "--db", f"sqlite:///{directory / 'chinook.db'}",
-        "--allow-writes", "--api-token-file", str(directory / "token"),
-        "--cors-origin", origins[0].origin,
-    ]  # fmt: skip
-    server = Twistd(args, port, directory, clean_env())
+    server = writable_service(chinook_file, directory, TOKEN, "--cors-origin", origins[0].origin)
     try:
-        server.wait_until_up()
         yield server
     finally:
         server.kill()
