@@ -25,7 +25,6 @@ from ._paging import cursor_link, envelope, link_header, results_per_page
 from ._query import decode_q, parse_search
 from ._render import NO_CONTENT, Result
 from ._schema import RelationInfo
-from ._shape import full_shape
 
 
 class Reads:
@@ -141,7 +140,7 @@ class Reads:
         rel = self._relation(relname)
         key = self._instance_key(instid)
         loader = c.objects.relation(rel)
-        shape = full_shape(rel.target)
+        shape = c.shapes.objects_of(rel.target, self.options.url_prefix)
         with c.connect() as conn:
             parent = c.search.by_key(conn, c.pk_name, key)
             if parent is None:
@@ -168,7 +167,7 @@ class Reads:
         key = self._instance_key(instid)
         target = rel.target
         related_key = url_key(target, target.primary_key_name(), relid)
-        shape = full_shape(target)
+        shape = c.shapes.objects_of(target, self.options.url_prefix)
         with c.connect() as conn:
             parent = c.search.by_key(conn, c.pk_name, key)
             if parent is None:

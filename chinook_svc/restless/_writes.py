@@ -20,7 +20,14 @@ from ._coerce import url_key
 from ._collection import Collection
 from ._dberrors import write_error
 from ._deserialize import Deserializer, check_fields
-from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
+from ._errors import (
+    NEED_JSON,
+    UNABLE_TO_CONSTRUCT,
+    UNABLE_TO_DECODE,
+    ApiError,
+    BodyError,
+    NotFound,
+)
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
 from ._render import NO_CONTENT, Result
@@ -78,7 +85,10 @@ class Writes:
             raise ApiError(415, NEED_JSON)
         if len(request.body) > self.options.max_body_bytes:
             raise ApiError(413, "Request body too large")
-        data = decode_json(request.body) if request.body.strip() else None
+        if not request.body.strip():
+            # 0.17: an empty body is no JSON document (never an empty object).
+            raise ApiError(400, UNABLE_TO_DECODE, detail="the request body is empty")
+        data = decode_json(request.body)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -124,8 +134,12 @@ class Writes:
         data = self.body(request)
         for pre in self.options.pre("POST"):
             pre(data=data)
+        deserialize = self.options.deserializer
         with self.transaction() as (conn, session):
-            instance = Deserializer(session).new(self.info, data)
+            if deserialize is None:
+                instance = Deserializer(session).new(self.info, data)
+            else:
+                instance = deserialize(data)
             session.add(instance)
             session.flush()
             result, key = self._object(conn, instance)
