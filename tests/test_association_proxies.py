@@ -132,6 +132,16 @@ def client(engine: Any) -> Client:
     return serve(engine, (Product, {"methods": methods}), (Image, {"methods": methods}))
 
 
+@pytest.fixture
+def proofs(engine: Any) -> Client:
+    """Proof 1 of project 1, whose lead is tag 9; proof 2 of no project."""
+    with Session(engine) as session:
+        session.add(Proof(id=1, project=Project(id=1, lead=Tag(id=9, name="boss"))))
+        session.add(Proof(id=2))
+        session.commit()
+    return serve(engine, (Proof, {}))
+
+
 def send(client: Client, method: str, path: str, body: Any) -> Any:
     return client.request(method, path, data=json.dumps(body).encode(), headers=JSON_HEADERS)
 
@@ -173,16 +183,11 @@ def test_include_and_exclude_columns_name_proxies(client: Client, engine: Any) -
     assert sorted(narrow.get("/api/image/1").json) == ["chosen_product_images", "id", "meta_store"]
 
 
-def test_a_proxy_through_a_to_one_relation_is_one_value(engine: Any) -> None:
+def test_a_proxy_through_a_to_one_relation_is_one_value(proofs: Client) -> None:
     """Through a to-one relation, a proxy is one object (or value), not a list."""
-    with Session(engine) as session:
-        session.add(Proof(id=1, project=Project(id=1, lead=Tag(id=9, name="boss"))))
-        session.add(Proof(id=2))
-        session.commit()
-    client = serve(engine, (Proof, {}))
-    assert client.get("/api/proof/1").json["lead"] == {"id": 9, "name": "boss"}
-    assert client.get("/api/proof/1").json["lead_id"] == 9
-    assert client.get("/api/proof/2").json["lead"] is None
+    assert proofs.get("/api/proof/1").json["lead"] == {"id": 9, "name": "boss"}
+    assert proofs.get("/api/proof/1").json["lead_id"] == 9
+    assert proofs.get("/api/proof/2").json["lead"] is None
 
 
 # -- writing -----------------------------------------------------------------------------------
@@ -302,18 +307,13 @@ def test_filters_on_a_proxy_to_a_column(client: Client) -> None:
     assert client.get("/api/product?" + q({"order_by": [{"field": "tag_names"}]})).code == 400
 
 
-def test_a_proxy_through_a_to_one_relation_is_filtered_with_has(engine: Any) -> None:
+def test_a_proxy_through_a_to_one_relation_is_filtered_with_has(proofs: Client) -> None:
     """Through a to-one relation: ``has``, as for a to-one relation."""
-    with Session(engine) as session:
-        session.add(Proof(id=1, project=Project(id=1, lead=Tag(id=9, name="boss"))))
-        session.add(Proof(id=2))
-        session.commit()
-    client = serve(engine, (Proof, {}))
     search = {
         "filters": [
             {"name": "lead", "op": "has", "val": {"name": "name", "op": "==", "val": "boss"}}
         ]
     }
-    assert [p["id"] for p in client.get("/api/proof?" + q(search)).json["objects"]] == [1]
+    assert [p["id"] for p in proofs.get("/api/proof?" + q(search)).json["objects"]] == [1]
     by_value = {"filters": [{"name": "lead_id", "op": "==", "val": 9}]}
-    assert [p["id"] for p in client.get("/api/proof?" + q(by_value)).json["objects"]] == [1]
+    assert [p["id"] for p in proofs.get("/api/proof?" + q(by_value)).json["objects"]] == [1]
