@@ -18,6 +18,7 @@ from ._coerce import column_value
 from ._errors import BodyError
 from ._proxy_writes import ProxyWriter, is_add_remove
 from ._schema import ModelInfo, RelationInfo
+from ._scope import get_in_scope, scope_of, where_in_scope
 
 
 def writable_fields(info: ModelInfo) -> frozenset[str]:
@@ -78,7 +79,7 @@ class Deserializer:
         pk = _pk_of(info, attrs)
         if pk is None:
             return self.new(info, attrs)
-        instance = self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+        instance = get_in_scope(self.session, info, pk)
         if instance is None:
             raise BodyError(f"No {info.name} with key {list(pk)!r}")
         self.update(info, instance, {k: v for k, v in attrs.items() if k not in info.pk_names})
@@ -137,7 +138,7 @@ class Deserializer:
         check_fields(info, attrs)
         pk = _pk_of(info, attrs)
         if pk is not None:
-            return self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+            return get_in_scope(self.session, info, pk)
         criteria = [
             getattr(info.model, k) == column_value(info, k, v)
             for k, v in attrs.items()
@@ -145,4 +146,5 @@ class Deserializer:
         ]
         if not criteria:
             return None
-        return self.session.scalars(select(info.model).where(*criteria).limit(1)).first()
+        stmt = where_in_scope(select(info.model).where(*criteria), scope_of(info))
+        return self.session.scalars(stmt.limit(1)).first()

@@ -27,6 +27,7 @@ from ._instances import chunks, instance_values, key_clause, serialized
 from ._prepared import PreparedCache, padded
 from ._proxies import keyed_relation_value
 from ._schema import RelationInfo
+from ._scope import Scope, scope_of, where_in_scope
 from ._serialize import Converter
 from ._shape import Shape
 
@@ -84,14 +85,23 @@ class RelationLoader:
         return stmt.where(clause).order_by(*self.order)
 
     def for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
-        """For each parent (in order), its related rows' raw values."""
+        """For each parent (in order), its related rows' raw values (in the target's scope)."""
+        scope = scope_of(self.target)
         if not self.rel.simple:
-            return self._orm_for_parents(conn, parents)
+            return self._orm_for_parents(conn, parents, scope)
         keys = [self.parent_key(p) for p in parents]
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
         found: dict[tuple[Any, ...], list[Raw]] = {}
         names = self.names
         width = len(names)
+        if scope is not None:
+            stmt, key_cols = self._select()
+            for chunk in chunks(wanted):
+                chunk_stmt = stmt.where(key_clause(key_cols, chunk), scope.on())
+                for scoped in conn.execute(chunk_stmt.order_by(*self.order)):
+                    raw = dict(zip(names, scoped[:width], strict=True))
+                    found.setdefault(tuple(scoped[width:]), []).append(raw)
+            wanted = []
         for chunk in chunks(wanted):
             size = padded(len(chunk))
             prepared = self.prepared.get(
@@ -112,10 +122,17 @@ class RelationLoader:
         return [found.get(k, []) if k is not None else [] for k in keys]
 
     def _orm_values(
-        self, conn: Connection, parents: Sequence[Raw], convert: Callable[[Any], list[Any]]
+        self,
+        conn: Connection,
+        parents: Sequence[Raw],
+        convert: Callable[[Any], list[Any]],
+        scope: Scope | None,
     ) -> list[list[Any]]:
         """For each parent, ``convert`` of its relation's value, read through the ORM."""
         owner = self.rel.owner
+        attribute = self.rel.attribute
+        if scope is not None:
+            attribute = attribute.and_(scope.on())
         pks = [tuple(p[k] for k in owner.pk_names) for p in parents]
         pk_cols = [getattr(owner.model, k) for k in owner.pk_names]
         by_pk: dict[tuple[Any, ...], list[Any]] = {}
@@ -124,7 +141,7 @@ class RelationLoader:
                 stmt: Any = (
                     select(owner.model)
                     .where(key_clause(pk_cols, chunk))
-                    .options(selectinload(self.rel.attribute))
+                    .options(selectinload(attribute))
                 )
                 parent: Any
                 for parent in session.scalars(stmt).unique():
@@ -132,7 +149,9 @@ class RelationLoader:
                     by_pk[key] = convert(getattr(parent, self.rel.name))
         return [by_pk.get(pk, []) for pk in pks]
 
-    def _orm_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+    def _orm_for_parents(
+        self, conn: Connection, parents: Sequence[Raw], scope: Scope | None
+    ) -> list[list[Raw]]:
         names = self.names
         uselist = self.rel.uselist
 
@@ -140,14 +159,15 @@ class RelationLoader:
             items = list(value) if uselist else ([] if value is None else [value])
             return [{n: getattr(item, n) for n in names} for item in items]
 
-        return self._orm_values(conn, parents, rows)
+        return self._orm_values(conn, parents, rows, scope)
 
     def keys_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Any]]:
         """For each parent, the keys of a dict-keyed relation (what 0.17 emitted for it)."""
-        return self._orm_values(conn, parents, keyed_relation_value)
+        return self._orm_values(conn, parents, keyed_relation_value, scope_of(self.target))
 
-    def _for_parent(self, parent: Raw) -> tuple[Select[Any], Any] | None:
-        """The related rows of one parent (any relation), and the entity their keys are on."""
+    def _for_parent(self, parent: Raw, scope: Scope | None) -> tuple[Select[Any], Any] | None:
+        """The related rows of one parent (any relation, in the target's scope), and the
+        entity their keys are on."""
         rel = self.rel
         if not rel.simple:
             # Any join condition: let the ORM join along the relation itself.
@@ -159,13 +179,13 @@ class RelationLoader:
                 .join(rel.attribute.of_type(alias))
                 .where(*(getattr(owner.model, k) == parent[k] for k in owner.pk_names))
             )
-            return stmt, alias
+            return where_in_scope(stmt, scope, alias), alias
         key = self.parent_key(parent)
         if key is None:
             return None
         stmt, key_cols = self._select()
         stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
-        return stmt, self.target.model
+        return where_in_scope(stmt, scope), self.target.model
 
     def _one_parent_statement(self, kind: str) -> Select[Any]:
         stmt, key_cols = self._select()
@@ -190,10 +210,11 @@ class RelationLoader:
 
     def count_for(self, conn: Connection, parent: Raw) -> int:
         """How many rows the relation holds for one parent."""
-        if self.rel.simple:
+        scope = scope_of(self.target)
+        if self.rel.simple and scope is None:
             key = self.parent_key(parent)
             return 0 if key is None else int(self._one_parent(conn, "count", key)[0][0])
-        found = self._for_parent(parent)
+        found = self._for_parent(parent, scope)
         if found is None:
             return 0
         stmt = found[0]
@@ -203,13 +224,14 @@ class RelationLoader:
         """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
         names = self.names
         width = len(names)
-        if self.rel.simple and size is not None:
+        scope = scope_of(self.target)
+        if self.rel.simple and size is not None and scope is None:
             key = self.parent_key(parent)
             if key is None:
                 return []
             rows = self._one_parent(conn, "page", key, limit=size, offset=start)
             return [dict(zip(names, row[:width], strict=True)) for row in rows]
-        found = self._for_parent(parent)
+        found = self._for_parent(parent, scope)
         if found is None:
             return []
         stmt, entity = found
@@ -224,13 +246,14 @@ class RelationLoader:
     def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
         """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
         names = self.names
-        if self.rel.simple:
+        scope = scope_of(self.target)
+        if self.rel.simple and scope is None:
             parent_key = self.parent_key(parent)
             if parent_key is None:
                 return None
             rows = self._one_parent(conn, "member", parent_key, member=key)
         else:
-            found = self._for_parent(parent)
+            found = self._for_parent(parent, scope)
             if found is None:
                 return None
             stmt, entity = found

@@ -31,6 +31,7 @@ from ._errors import (
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
 from ._render import NO_CONTENT, Result
+from ._scope import scope_of, where_in_scope
 
 _CHUNK = 500
 
@@ -105,13 +106,16 @@ class Writes:
         return c.objects.build(conn, c.shape, [raw])[0], key
 
     def _instance(self, session: Session, instid: Any) -> Any:
+        """The instance an instance URL names, if the model's scope shows it."""
         key = self.collection.key(instid)
         clause = getattr(self.info.model, self.collection.pk_name) == key
-        return session.scalars(select(self.info.model).where(clause).limit(1)).first()
+        stmt = where_in_scope(select(self.info.model).where(clause), scope_of(self.info))
+        return session.scalars(stmt.limit(1)).first()
 
     def _instances(self, session: Session, conn: Any, search: Any) -> list[Any]:
+        """The instances a search matches, in the model's scope."""
         compiled = self.collection.compiler.compile(search)
-        rows = self.collection.search.rows(conn, compiled, 0, None)
+        rows = self.collection.search.rows(conn, compiled, 0, None, scope_of(self.info))
         model = self.info.model
         pk_names = self.info.pk_names
         found: list[Any] = []
