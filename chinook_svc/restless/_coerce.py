@@ -53,6 +53,10 @@ _DEFAULTS = (datetime.datetime(2000, 1, 1), datetime.datetime(2001, 2, 2))
 _UTC_NAMES = frozenset({"UTC", "GMT", "Z"})
 
 
+class IncompleteDate(ValueError):
+    """A date without its day, month or year (0.17 took them from today's date)."""
+
+
 def _zone(name: str | None, offset: int | None) -> datetime.tzinfo | None:
     """dateutil's ``tzinfos``: numeric offsets and UTC; a zone name it cannot place is an error."""
     if name is not None and name.upper() not in _UTC_NAMES:
@@ -77,7 +81,7 @@ def read_moment(text: str) -> datetime.datetime:
     except (ValueError, OverflowError, TypeError) as e:
         raise ValueError(str(e)) from None
     if first.date() != second.date():
-        raise ValueError("a date needs its day, month and year")
+        raise IncompleteDate(text)
     return first
 
 
@@ -115,6 +119,8 @@ def parse_temporal(value: Any, kind: type, *, aware: bool = False) -> Any:
         if kind is datetime.timedelta:
             return datetime.timedelta(seconds=float(text))
         moment = _utc(read_moment(text), aware)
+    except IncompleteDate:
+        raise QueryError(f"{value!r} is not a whole date: give its day, month and year") from None
     except (ValueError, OverflowError):
         raise QueryError(f"{value!r} is not a date") from None
     return moment.date() if kind is datetime.date else moment
