@@ -24,6 +24,7 @@ from twisted.web.resource import IResource
 from .cache import ResponseCache
 from .endpoint import Endpoint
 from .engines import pool_size_for
+from .http import WellFormed
 from .options import ApiOptions, Processor
 from .query import Limits
 from .routes import Registry, RestlessRoutes
@@ -175,7 +176,7 @@ class APIManager:
 
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""
-        return self.routes().app.resource()
+        return WellFormed(self.routes().app.resource())
 
 
 __all__ = ["APIManager", "pool_size_for"]

@@ -19,7 +19,7 @@ from twisted.web.iweb import IRequest
 from .cache import ResponseCache
 from .endpoint import ApiRequest, Endpoint, Reply, json_reply
 from .errors import ApiError
-from .http import add_error_handling, api_request, write_reply
+from .http import add_error_handling, api_request, body_unread, write_reply
 from .representation import Representation, represent
 from .runner import Runner
 
@@ -186,7 +186,8 @@ class RestlessRoutes:
             length is not None
             and length.isdigit()
             and int(length) > endpoint.options.max_body_bytes
-        ):
+        ) or (method in WITH_BODY and body_unread(request)):
+            # (The HTTP edge reads no body where it expects no use for one.)
             raise ApiError(413, "Request body too large")
         content = request.content if method in WITH_BODY else None
         d: Deferred[Reply] = self.write_runner.run(

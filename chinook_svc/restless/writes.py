@@ -22,6 +22,7 @@ from .deserialize import BodyError, Deserializer, check_fields
 from .endpoint import ApiRequest, Reply, coerce_key, json_reply
 from .errors import ApiError, NotFound, ProcessingException
 from .loader import build_objects
+from .mediatype import is_json
 from .query import decode_json, decode_q, parse_search
 from .shape import Shape
 
@@ -78,7 +79,7 @@ class Writes:
     def body(self, request: ApiRequest) -> dict[str, Any]:
         """The JSON object in a write request (415, 413 or 400 otherwise)."""
         content_type = request.headers.get("content-type", "")
-        if not content_type.lower().startswith("application/json"):
+        if not is_json(content_type):
             raise ApiError(415, errors.NEED_JSON)
         if len(request.body) > self.options.max_body_bytes:
             raise ApiError(413, "Request body too large")
