@@ -79,6 +79,9 @@ class Settings:
         aggregate_timeout, aggregate_deadline, aggregate_concurrency,
         aggregate_max_bytes: ``/aggregate``'s limits (``None``: the
             ``[aggregate]`` table's, else the defaults).
+        head_timeout, body_timeout: seconds a request's head may take from its
+            first byte, its body from the end of the head (``None``: 15, 30).
+        listen_backlog: connections queued before they are accepted (``None``: 1024).
         config_file: the config file the settings were read from, if any.
         tables: TOML tables (``[aggregate]`` ...) for later features, read-only.
     """
@@ -102,6 +105,9 @@ class Settings:
     aggregate_deadline: float | None = None
     aggregate_concurrency: int | None = None
     aggregate_max_bytes: int | None = None
+    head_timeout: float | None = None
+    body_timeout: float | None = None
+    listen_backlog: int | None = None
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
 
@@ -152,6 +158,7 @@ def _whole_number(maximum: int | None) -> Callable[[object], int]:
 _threads = _whole_number(MAX_THREADS)
 _workers = _whole_number(MAX_WORKERS)
 _count = _whole_number(None)
+_backlog = _whole_number(65535)
 
 
 def _seconds(value: object) -> float:
@@ -250,6 +257,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("cache_ttl", _seconds, "cache-ttl", "CHINOOK_CACHE_TTL", ("CACHE_TTL",), "cache_ttl"),
     Option("workers", _workers, "workers", "CHINOOK_WORKERS", ("WORKERS",), "workers"),
     Option("auth_reads", _bool, "auth-reads", "CHINOOK_AUTH_READS", ("AUTH_READS",), "auth_reads"),
+    Option("head_timeout", _seconds, "head-timeout", "CHINOOK_HEAD_TIMEOUT", ("HEAD_TIMEOUT",),
+           "head_timeout"),
+    Option("body_timeout", _seconds, "body-timeout", "CHINOOK_BODY_TIMEOUT", ("BODY_TIMEOUT",),
+           "body_timeout"),
+    Option("listen_backlog", _backlog, "listen-backlog", "CHINOOK_LISTEN_BACKLOG",
+           ("LISTEN_BACKLOG",), "listen_backlog"),
 )  # fmt: skip
 CONFIG_ENV = "CHINOOK_CONFIG"
 

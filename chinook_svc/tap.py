@@ -16,6 +16,7 @@ import socket
 from collections.abc import Mapping
 from typing import Any
 
+from attrs import evolve
 from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.logger import Logger
@@ -36,12 +37,15 @@ from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.restless.manager import pool_size_for
 from chinook_svc.restless.runner import ThreadPoolRunner
 from chinook_svc.services import (
+    DEFAULT_BACKLOG,
     AdoptedPortService,
     DatabaseService,
     DrainService,
     SequentialService,
+    with_backlog,
 )
 from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.edge import EdgeLimits
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
 
@@ -114,6 +118,12 @@ class Options(usage.Options):
          "[CHINOOK_AGGREGATE_CONCURRENCY]"],
         ["aggregate-max-bytes", None, None, "Largest upstream body (default 1048576) "
          "[CHINOOK_AGGREGATE_MAX_BYTES]"],
+        ["head-timeout", None, None, "Seconds a request's head may take to arrive (default 15) "
+         "[CHINOOK_HEAD_TIMEOUT]"],
+        ["body-timeout", None, None, "Seconds a request's body may take to arrive (default 30) "
+         "[CHINOOK_BODY_TIMEOUT]"],
+        ["listen-backlog", None, None, "Connections queued before they are accepted "
+         f"(default {DEFAULT_BACKLOG}) [CHINOOK_LISTEN_BACKLOG]"],
     ]  # fmt: skip
     optFlags = [
         ["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"],
@@ -248,10 +258,14 @@ def build_service(
         reactor=reactor,
         verbose=settings.debug,
         access_log=settings.access_log,
+        limits=edge_limits(settings),
+        body_policy=app.body_policy,
     )
     try:
         listening = (
-            strports.service(settings.listen, site, reactor=reactor)
+            strports.service(
+                with_backlog(settings.listen, settings.listen_backlog), site, reactor=reactor
+            )
             if adopt is None
             else AdoptedPortService(reactor, *adopt, site)
         )
@@ -264,6 +278,16 @@ def build_service(
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def edge_limits(settings: Settings) -> EdgeLimits:
+    """The HTTP edge's limits: the settings' deadlines, the edge's defaults for the rest."""
+    defaults = EdgeLimits()
+    return evolve(
+        defaults,
+        head_timeout=settings.head_timeout or defaults.head_timeout,
+        body_timeout=settings.body_timeout or defaults.body_timeout,
+    )
 
 
 def aggregate_settings_for(settings: Settings) -> AggregateSettings:
@@ -334,7 +358,7 @@ def _supervisor(
     top = MultiService()
     WorkerPoolService(
         reactor,
-        settings.listen,
+        with_backlog(settings.listen, settings.listen_backlog),
         settings.workers,
         options,
         environ,
