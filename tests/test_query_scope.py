@@ -174,3 +174,19 @@ def test_a_query_object_and_a_plain_query_property(engine: Any) -> None:
     statements.clear()
     assert client.get("/api/car_model").json["num_results"] == 3
     assert not any(" IN (SELECT" in s for s in statements)
+
+
+def test_a_limited_query_and_a_failing_one(engine: Any) -> None:
+    """A query with LIMIT keeps its order (the top rows); a query method that fails
+    is the server's fault: a bare JSON 500."""
+    client = serve(engine, (CarModel, {}))
+    top = Session(engine).query(CarModel).order_by(CarModel.seats.desc()).limit(2)
+    CarModel.query = top  # type: ignore[attr-defined]
+    assert names(client.get("/api/car_model")) == ["Luxory deluxe XL", "Broken wheel"]
+
+    def failing(cls: type) -> Any:
+        raise RuntimeError("secret internals")
+
+    CarModel.query = classmethod(failing)  # type: ignore[attr-defined]
+    answer = client.get("/api/car_model")
+    assert (answer.code, answer.json) == (500, {"message": "Internal server error"})

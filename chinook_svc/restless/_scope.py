@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from attrs import frozen
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Query, Session
 from sqlalchemy.sql import Select
@@ -73,10 +74,9 @@ def _selects_everything(statement: Select[Any], info: ModelInfo) -> bool:
         return False
     if list(statement.get_final_froms()) != [info.selectable]:
         return False
-    added = ("_limit_clause", "_offset_clause", "_group_by_clauses", "_having_criteria")
-    return not any(getattr(statement, name, None) for name in added) and not getattr(
-        statement, "_distinct", False
-    )
+    if statement._limit_clause is not None or statement._offset_clause is not None:
+        return False
+    return not (statement._group_by_clauses or statement._having_criteria or statement._distinct)
 
 
 def scope_of(info: ModelInfo) -> Scope | None:
@@ -84,8 +84,14 @@ def scope_of(info: ModelInfo) -> Scope | None:
     query = _model_query(info.model)
     if query is None:
         return None
-    keys = query.with_entities(*(getattr(info.model, k) for k in info.pk_names)).order_by(None)
-    statement: Select[Any] = keys.statement
+    try:
+        keys = query.with_entities(*(getattr(info.model, k) for k in info.pk_names))
+        statement: Select[Any] = keys.statement
+    except sa_exc.SQLAlchemyError as e:
+        # The model's own code is at fault, not the request: a 500, logged.
+        raise TypeError(f"{info.name}.query cannot scope its API: {e}") from e
+    if statement._limit_clause is None and statement._offset_clause is None:
+        statement = statement.order_by(None)  # an order means nothing in IN (...)
     if _selects_everything(statement, info):
         return None
     return Scope(info, statement)
