@@ -248,6 +248,8 @@ def test_a_dict_keyed_proxy(client: Client) -> None:
     assert answer.code == 201, answer.json
     image = client.get(f"/api/image/{answer.json['id']}").json
     assert image["meta"] == ["file type"] and image["meta_store"] == ["file type"]
+    listed = client.get(f"/api/image/{answer.json['id']}/meta_store").json["objects"]
+    assert [(m["key"], m["value"]) for m in listed] == [("file type", "png")]
     patched = send(client, "PATCH", "/api/image/1", {"meta": {"size": "big", "colour": "red"}})
     assert patched.code == 200 and sorted(patched.json["meta"]) == ["colour", "size"]
 
