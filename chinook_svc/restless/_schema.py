@@ -163,7 +163,8 @@ def _find_proxies(owner: ModelInfo) -> dict[str, ProxyInfo]:
             instance: Any = getattr(owner.model, name)
             local_key = instance.local_attr.key
             remote_name = instance.value_attr
-        except Exception:  # noqa: S112  # nosec B112 - an odd proxy is left unserved
+        except Exception:  # noqa: S112  # nosec B112
+            # SQLAlchemy raises various errors for proxies it cannot resolve: left unserved.
             continue
         local = owner.relations.get(local_key)
         if local is not None:
