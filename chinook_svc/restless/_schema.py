@@ -16,6 +16,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.associationproxy import AssociationProxy
 from sqlalchemy.ext.hybrid import HybridExtensionType
@@ -163,9 +164,8 @@ def _find_proxies(owner: ModelInfo) -> dict[str, ProxyInfo]:
             instance: Any = getattr(owner.model, name)
             local_key = instance.local_attr.key
             remote_name = instance.value_attr
-        except Exception:  # noqa: S112  # nosec B112
-            # SQLAlchemy raises various errors for proxies it cannot resolve: left unserved.
-            continue
+        except (AttributeError, sa_exc.SQLAlchemyError):
+            continue  # a proxy SQLAlchemy cannot resolve is left unserved
         local = owner.relations.get(local_key)
         if local is not None:
             found[name] = ProxyInfo(owner, name, local, remote_name)
