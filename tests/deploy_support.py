@@ -10,10 +10,19 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from .conftest import missing, require_servers
+from .test_twistd import STARTUP_SECONDS, get_json
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -33,3 +42,40 @@ def tool(name: str, how_to_get_it: str) -> str:
             return str(candidate)
     missing(f"{name} is not installed ({how_to_get_it})", mandatory=in_ci())
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def running(command: list[str], *, log: Path, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """``command`` started with its output in ``log``; killed on the way out if still running."""
+    with log.open("wb") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, **popen)
+    try:
+        yield server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
+def wait_healthy(port: int, server: subprocess.Popen[bytes], log: Path) -> Any:
+    """Poll ``/healthz`` on ``port`` until it answers 200 (bounded); return its body."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            status, health = get_json(f"http://127.0.0.1:{port}/healthz")
+        except OSError:
+            time.sleep(0.2)
+            continue
+        assert status == 200, health
+        return health
+    pytest.fail(f"no answer on port {port} (exit status {server.poll()}):\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen[bytes], log: Path) -> str:
+    """SIGTERM, a clean exit within 30 s; the log, checked for a clean shutdown."""
+    server.send_signal(signal.SIGTERM)
+    server.wait(timeout=30)
+    output = log.read_text()
+    assert "Server Shut Down." in output
+    assert "Traceback" not in output, output
+    return output

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from .deploy_support import DEPLOY, ROOT, tool
+from .deploy_support import DEPLOY, ROOT, running, stop, tool, wait_healthy
 from .dockerfile import Replay, Stage, exec_form, expand, healthcheck, parse, which
-from .test_twistd import STARTUP_SECONDS, clean_env, free_port, get_json
+from .test_twistd import clean_env, free_port, get_json
 
 DOCKERFILE = DEPLOY / "Dockerfile"
 DOCKERIGNORE = DEPLOY / "Dockerfile.dockerignore"
@@ -120,7 +118,7 @@ def _replay(tmp_path: Path) -> tuple[Replay, Stage, list[str]]:
     return replay, runtime, [i.args for i in skipped]
 
 
-def _healthcheck(replay: Replay, runtime: Stage, env: dict[str, str]) -> int:
+def _healthcheck(runtime: Stage, env: dict[str, str]) -> int:
     _, command = healthcheck(runtime.last("HEALTHCHECK").args)
     result = subprocess.run(
         [which(command[0], env), *command[1:]],
@@ -148,34 +146,13 @@ def test_dockerfile_build_steps_serve_the_sample(tmp_path: Path) -> None:
     command = exec_form(runtime.last("CMD").args)
     log = tmp_path / "twistd.out"
     workdir = replay.inside(runtime.last("WORKDIR").args)
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [which(command[0], env), *command[1:]],
-            cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        status = None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, health = get_json(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert status == 200, log.read_text()
+    with running([which(command[0], env), *command[1:]], log=log, cwd=workdir, env=env) as server:
+        health = wait_healthy(port, server, log)
         assert health["database"] == "ok"
         status, albums = get_json(f"http://127.0.0.1:{port}/api/albums")
         assert status == 200 and albums["num_results"] == 347
-        assert _healthcheck(replay, runtime, env) == 0
+        assert _healthcheck(runtime, env) == 0
         assert sample.stat().st_ino == built  # served the file the build made
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    assert _healthcheck(replay, runtime, env) != 0  # nothing answers any more
-    output = log.read_text()
-    assert "Server Shut Down." in output
-    assert "Traceback" not in output
+        stop(server, log)
+    assert _healthcheck(runtime, env) != 0  # nothing answers any more
     assert not (workdir / "twistd.pid").exists()

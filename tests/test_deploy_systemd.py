@@ -27,19 +27,17 @@ from __future__ import annotations
 
 import re
 import shlex
-import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
-from .deploy_support import DEPLOY, VENV_BIN, tool
-from .test_twistd import STARTUP_SECONDS, free_port, get_json
+from .deploy_support import DEPLOY, VENV_BIN, running, stop, tool, wait_healthy
+from .test_twistd import free_port, get_json
 
 UNIT = DEPLOY / "chinook.service"
 INSTALLED_TWISTD = "/opt/chinook/bin/twistd"
@@ -219,22 +217,10 @@ def test_unit_command_serves_under_its_limits(tmp_path: Path) -> None:
     (umask,) = settings["UMask"]
     log = tmp_path / "journal"
     sandbox = Path(__file__).with_name("sandbox_exec.py")
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [setpriv, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-             sys.executable, str(sandbox), str(allowed), numbers, "--", *command],
-            cwd="/", env=env, stdout=out, stderr=subprocess.STDOUT, umask=int(umask, 8),
-        )  # fmt: skip
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        status = None
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                status, health = get_json(f"http://127.0.0.1:{port}/healthz")
-                break
-            except OSError:
-                time.sleep(0.2)
-        assert status == 200, log.read_text()
+    limited = [setpriv, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
+               sys.executable, str(sandbox), str(allowed), numbers, "--", *command]  # fmt: skip
+    with running(limited, log=log, cwd="/", env=env, umask=int(umask, 8)) as server:
+        health = wait_healthy(port, server, log)
         limits = proc_status(server.pid)
         assert (limits["CapEff"], limits["CapBnd"]) == ("0" * 16, "0" * 16)
         assert (limits["NoNewPrivs"], limits["Seccomp"]) == ("1", "2")
@@ -244,12 +230,5 @@ def test_unit_command_serves_under_its_limits(tmp_path: Path) -> None:
         assert post_artist(port) == 201
         sample = state / "chinook" / "chinook.db"
         assert sample.stat().st_mode & 0o077 == 0  # UMask=0077
-        server.send_signal(signal.SIGTERM)
-        server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
-    output = log.read_text()
-    assert "Server Shut Down." in output
-    assert "Traceback" not in output and "Operation not permitted" not in output, output
+        output = stop(server, log)
+    assert "Operation not permitted" not in output, output
