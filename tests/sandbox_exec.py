@@ -1,16 +1,18 @@
 """Exec a command under a seccomp allow-list and W^X memory, as systemd's sandbox would.
 
-Usage: ``python sandbox_exec.py ALLOWED_FILE FAMILIES -- COMMAND...`` where
-ALLOWED_FILE lists the system calls to allow, one a line, and FAMILIES the
-address families ``socket()`` may use (comma-separated numbers).
+Usage: ``python sandbox_exec.py ALLOWED_FILE FAMILIES W^X -- COMMAND...`` where
+ALLOWED_FILE lists the system calls to allow, one a line, FAMILIES the
+address families ``socket()`` may use (comma-separated numbers), and W^X is
+``yes`` or ``no``.
 
 What it stands for in ``deploy/chinook.service`` (tests/test_deploy_systemd.py):
 
 * ``SystemCallFilter=`` with ``SystemCallErrorNumber=EPERM``: a libseccomp
   filter whose default action is ``EPERM``, allowing the calls listed;
 * ``RestrictAddressFamilies=``: ``socket()`` allowed only with those families;
-* ``MemoryDenyWriteExecute=yes``: the kernel's ``PR_SET_MDWE`` (Linux 6.3+),
-  which refuses memory both writable and executable, as systemd's filter does.
+* ``MemoryDenyWriteExecute=yes`` (W^X ``yes``): the kernel's ``PR_SET_MDWE``
+  (Linux 6.3+), which refuses memory both writable and executable, as
+  systemd's filter does.
 
 Both survive ``execve`` and are inherited by child processes (``--workers``).
 It runs with this machine's Python only (ctypes and libseccomp.so.2).
@@ -53,11 +55,12 @@ def _check(result: int, what: str) -> None:
 
 def main(argv: list[str]) -> None:
     """Install the filter and the memory policy, then exec the command."""
-    allowed_file, families, separator, *command = argv
-    if separator != "--" or not command:
+    allowed_file, families, write_xor_execute, separator, *command = argv
+    if separator != "--" or not command or write_xor_execute not in ("yes", "no"):
         sys.exit(__doc__)
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
+    refuse = write_xor_execute == "yes"
+    if refuse and libc.prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0) != 0:
         sys.exit(f"sandbox_exec: PR_SET_MDWE: {os.strerror(ctypes.get_errno())}")
     seccomp = ctypes.CDLL(ctypes.util.find_library("seccomp") or "libseccomp.so.2")
     seccomp.seccomp_init.restype = ctypes.c_void_p

@@ -192,17 +192,47 @@ def proc_status(pid: int) -> dict[str, str]:
     return {key: value.strip() for key, _, value in (line.partition(":") for line in lines)}
 
 
+def sandboxed(settings: dict[str, list[str]], tmp_path: Path) -> list[str]:
+    """The command prefix that imposes the unit's limits this machine can impose."""
+    setpriv = tool("setpriv", "apt-get install util-linux")
+    allowed = tmp_path / "allowed-syscalls"
+    calls = allowed_calls(settings["SystemCallFilter"], syscall_groups(systemd_analyze()))
+    allowed.write_text("\n".join(sorted(calls)))
+    (families,) = settings["RestrictAddressFamilies"]
+    numbers = ",".join(str(int(FAMILIES[name])) for name in families.split())
+    write_xor_execute = settings.get("MemoryDenyWriteExecute", ["no"])[-1]
+    sandbox = Path(__file__).with_name("sandbox_exec.py")
+    drop = ["--no-new-privs", "--inh-caps=-all", "--bounding-set=-all"]
+    limits = [str(allowed), numbers, write_xor_execute, "--"]
+    return [setpriv, *drop, sys.executable, str(sandbox), *limits]
+
+
+#: What Twisted does for an https:// request (``/aggregate`` sources): a TLS
+#: client connection, with pyOpenSSL's verify and info callbacks (cffi).
+TLS_CLIENT = """
+from twisted.internet import ssl
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.tls import TLSMemoryBIOFactory
+
+options = ssl.optionsForClientTLS("example.invalid")
+tls = TLSMemoryBIOFactory(options, True, Factory.forProtocol(Protocol)).buildProtocol(None)
+options.clientConnectionForTLS(tls)
+print("TLS client connection created")
+"""
+
+
+def test_unit_limits_let_the_service_make_tls_connections(tmp_path: Path) -> None:
+    """Under the unit's limits Twisted sets up a TLS client (MemoryDenyWriteExecute breaks it)."""
+    command = [*sandboxed(service(), tmp_path), sys.executable, "-c", TLS_CLIENT]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "TLS client connection created\n"
+
+
 @pytest.mark.slow
 def test_unit_command_serves_under_its_limits(tmp_path: Path) -> None:
     """ExecStart with the unit's environment serves, writes, and stops, sandboxed."""
-    analyze = systemd_analyze()
-    setpriv = tool("setpriv", "apt-get install util-linux")
     settings = service()
-    allowed = tmp_path / "allowed-syscalls"
-    allowed.write_text("\n".join(sorted(allowed_calls(settings["SystemCallFilter"],
-                                                      syscall_groups(analyze)))))  # fmt: skip
-    (families,) = settings["RestrictAddressFamilies"]
-    numbers = ",".join(str(int(FAMILIES[name])) for name in families.split())
     state = tmp_path / "state"
     (state / "chinook").mkdir(parents=True)  # StateDirectory=chinook
     port = free_port()
@@ -216,9 +246,7 @@ def test_unit_command_serves_under_its_limits(tmp_path: Path) -> None:
     command = shlex.split(exec_start.replace(INSTALLED_TWISTD, str(VENV_BIN / "twistd")))
     (umask,) = settings["UMask"]
     log = tmp_path / "journal"
-    sandbox = Path(__file__).with_name("sandbox_exec.py")
-    limited = [setpriv, "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all",
-               sys.executable, str(sandbox), str(allowed), numbers, "--", *command]  # fmt: skip
+    limited = [*sandboxed(settings, tmp_path), *command]
     with running(limited, log=log, cwd="/", env=env, umask=int(umask, 8)) as server:
         health = wait_healthy(port, server, log)
         limits = proc_status(server.pid)
