@@ -21,15 +21,16 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+
+from attrs import define, field, frozen
 
 
 class DockerfileError(Exception):
     """The Dockerfile uses something this reader does not understand."""
 
 
-@dataclass
+@frozen
 class Instruction:
     """One instruction: its keyword (upper case), its argument text, its line number."""
 
@@ -38,13 +39,13 @@ class Instruction:
     line: int
 
 
-@dataclass
+@define
 class Stage:
     """One ``FROM`` stage and the instructions that follow it."""
 
     image: str
     name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
+    instructions: list[Instruction] = field(factory=list)
 
     def all(self, keyword: str) -> list[Instruction]:
         """This stage's instructions with ``keyword``."""
@@ -138,7 +139,7 @@ def healthcheck(args: str) -> tuple[dict[str, str], list[str]]:
     return options, exec_form(command.strip())
 
 
-@dataclass
+@define
 class Replay:
     """Replays stages on this machine, with ``root`` standing for the image's ``/``.
 
@@ -153,7 +154,7 @@ class Replay:
     context: Path
     ignored: list[str]
     base_env: dict[str, str]
-    global_args: dict[str, str] = field(default_factory=dict)
+    global_args: dict[str, str] = field(factory=dict)
 
     def inside(self, path: str) -> Path:
         """Where the image's absolute ``path`` is here."""
