@@ -18,7 +18,7 @@ from typing import Any
 from ._api import CollectionApi
 from ._openapi_schemas import body_schema, link_schema, object_schema, ref, value_schema
 from ._schema import ModelInfo, RelationInfo
-from ._shape import Shape, full_shape
+from ._shape import Shape
 
 Schema = dict[str, Any]
 JSON = "application/json"
@@ -335,8 +335,10 @@ class ApiPaths:
         return self.components.add(f"{self.info.name}{'New' if create else 'Changes'}", schema)
 
     def relation_shape(self, rel: RelationInfo) -> Schema:
-        """The objects a relation URL answers: the target with its own relations inline."""
-        return self.shape_ref(full_shape(rel.target), f"{rel.target.name}Expanded")
+        """The objects a relation URL answers: as the target's API shapes them (``_reads``)."""
+        collection = self.api.collection
+        shape = collection.shapes.objects_of(rel.target, self.options.url_prefix)
+        return self.shape_ref(shape, f"{rel.target.name}Expanded")
 
     def key_name(self, info: ModelInfo, key: str, taken: set[str]) -> str:
         """A path parameter name for ``key``, distinct from those in ``taken``."""

@@ -41,8 +41,9 @@ HEALTH: Schema = {
         "version": _TEXT,
         "pid": {"type": "integer"},
     },
-    "required": ["status", "database", "edition", "version", "pid"],
+    "required": ["status", "database"],
     "additionalProperties": False,
+    "description": "edition, version and pid only for a request with the token under auth_reads",
 }
 INDEX: Schema = {
     "type": "object",
@@ -68,17 +69,19 @@ def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def service_paths() -> dict[str, Schema]:
-    """``/`` and ``/healthz``."""
+def service_paths(*, guarded_index: bool) -> dict[str, Schema]:
+    """``/`` and ``/healthz`` (``guarded_index``: ``/`` needs the token, as under auth_reads)."""
+    index: Schema = {
+        "tags": ["service"],
+        "summary": "index: the collections' URLs",
+        "operationId": "get_index",
+        "responses": {"200": _json(_ref("Index"), "the index")},
+    }
+    if guarded_index:
+        index["security"] = [{"bearer": []}]
+        index["responses"]["401"] = {"$ref": "#/components/responses/Unauthorized"}
     return {
-        "/": {
-            "get": {
-                "tags": ["service"],
-                "summary": "index: the collections' URLs",
-                "operationId": "get_index",
-                "responses": {"200": _json(_ref("Index"), "the index")},
-            }
-        },
+        "/": {"get": index},
         "/healthz": {
             "get": {
                 "tags": ["service"],
@@ -124,7 +127,7 @@ def service_document(
     components.setdefault("headers", {}).setdefault(
         "Retry-After", {"description": "seconds", "schema": {"type": "string"}}
     )
-    paths = {**service_paths(), **document["paths"]}
+    paths = {**service_paths(guarded_index="GET" in bearer), **document["paths"]}
     if aggregate is not None:
         schemas["AggregateReport"] = REPORT
         paths["/aggregate"] = aggregate_path(aggregate, bearer="GET" in bearer)
