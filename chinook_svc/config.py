@@ -77,6 +77,7 @@ class Settings:
         aggregate_sources: ``NAME=URL`` sources of ``/aggregate`` (none: the
             built-in demo sources over this service's own API).
         aggregate_timeout, aggregate_deadline, aggregate_concurrency,
+        aggregate_max_in_flight, aggregate_per_client, aggregate_per_host,
         aggregate_max_bytes: ``/aggregate``'s limits (``None``: the
             ``[aggregate]`` table's, else the defaults).
         config_file: the config file the settings were read from, if any.
@@ -101,6 +102,9 @@ class Settings:
     aggregate_timeout: float | None = None
     aggregate_deadline: float | None = None
     aggregate_concurrency: int | None = None
+    aggregate_max_in_flight: int | None = None
+    aggregate_per_client: int | None = None
+    aggregate_per_host: int | None = None
     aggregate_max_bytes: int | None = None
     config_file: Path | None = None
     tables: Mapping[str, Mapping[str, Any]] = field(factory=dict, converter=_readonly)
@@ -245,6 +249,12 @@ OPTIONS: tuple[Option, ...] = (
            ("AGGREGATE_DEADLINE",), "-"),
     Option("aggregate_concurrency", _count, "aggregate-concurrency",
            "CHINOOK_AGGREGATE_CONCURRENCY", ("AGGREGATE_CONCURRENCY",), "-"),
+    Option("aggregate_max_in_flight", _count, "aggregate-max-in-flight",
+           "CHINOOK_AGGREGATE_MAX_IN_FLIGHT", ("AGGREGATE_MAX_IN_FLIGHT",), "-"),
+    Option("aggregate_per_client", _count, "aggregate-per-client",
+           "CHINOOK_AGGREGATE_PER_CLIENT", ("AGGREGATE_PER_CLIENT",), "-"),
+    Option("aggregate_per_host", _count, "aggregate-per-host",
+           "CHINOOK_AGGREGATE_PER_HOST", ("AGGREGATE_PER_HOST",), "-"),
     Option("aggregate_max_bytes", _count, "aggregate-max-bytes", "CHINOOK_AGGREGATE_MAX_BYTES",
            ("AGGREGATE_MAX_BYTES",), "-"),
     Option("cache_ttl", _seconds, "cache-ttl", "CHINOOK_CACHE_TTL", ("CACHE_TTL",), "cache_ttl"),

@@ -28,6 +28,7 @@ from chinook_svc.aggregate import (
     ConnectionPoolService,
     local_base_url,
     make_http_client,
+    raise_open_file_limit,
 )
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
@@ -110,8 +111,14 @@ class Options(usage.Options):
          "[CHINOOK_AGGREGATE_TIMEOUT]"],
         ["aggregate-deadline", None, None, "Seconds a whole /aggregate request may take "
          "(default 5) [CHINOOK_AGGREGATE_DEADLINE]"],
-        ["aggregate-concurrency", None, None, "Upstream calls in flight at once (default 16) "
-         "[CHINOOK_AGGREGATE_CONCURRENCY]"],
+        ["aggregate-concurrency", None, None, "Upstream calls in flight at once per /aggregate "
+         "request (default: every source, at least 100) [CHINOOK_AGGREGATE_CONCURRENCY]"],
+        ["aggregate-max-in-flight", None, None, "Upstream calls in flight at once in all; more "
+         "is refused with 503 (default 768) [CHINOOK_AGGREGATE_MAX_IN_FLIGHT]"],
+        ["aggregate-per-client", None, None, "Upstream calls in flight at once for one client "
+         "address; more is refused with 429 (default 512) [CHINOOK_AGGREGATE_PER_CLIENT]"],
+        ["aggregate-per-host", None, None, "Connections open at once to one upstream host "
+         "(default 512) [CHINOOK_AGGREGATE_PER_HOST]"],
         ["aggregate-max-bytes", None, None, "Largest upstream body (default 1048576) "
          "[CHINOOK_AGGREGATE_MAX_BYTES]"],
     ]  # fmt: skip
@@ -221,8 +228,9 @@ def build_service(
     except ValueError as e:
         engine.dispose()
         raise usage.UsageError(f"aggregate: {e}") from None
-    http_client, http_pool = make_http_client(reactor, aggregate_settings)
-    aggregate = AggregateRoutes(aggregate_settings, http_client, reactor)
+    aggregate_settings = fit_open_file_limit(aggregate_settings)
+    http_agent, http_pool = make_http_client(reactor, aggregate_settings)
+    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
     try:
         app = ChinookApp(
             engine,
@@ -277,16 +285,35 @@ def aggregate_settings_for(settings: Settings) -> AggregateSettings:
     """
     configured = AggregateSettings.from_options(
         settings.aggregate_sources,
+        defaults=AggregateSettings.from_table(settings.table("aggregate")),
         timeout=settings.aggregate_timeout,
         deadline=settings.aggregate_deadline,
         concurrency=settings.aggregate_concurrency,
+        max_in_flight=settings.aggregate_max_in_flight,
+        per_client=settings.aggregate_per_client,
+        per_host=settings.aggregate_per_host,
         max_bytes=settings.aggregate_max_bytes,
-        defaults=AggregateSettings.from_table(settings.table("aggregate")),
     )
     try:
         return configured.or_demo(local_base_url(settings.listen))
     except ValueError:
         return configured  # not a TCP listener: no demo
+
+
+def fit_open_file_limit(aggregate: AggregateSettings) -> AggregateSettings:
+    """Raise the open-file limit to the hard limit (logged); fit the fan-out's bounds in it."""
+    limit = raise_open_file_limit()
+    log.info("{line}", line=limit.describe())
+    fitted = aggregate.within_descriptors(limit.after)
+    if fitted.max_in_flight < aggregate.max_in_flight:
+        log.warn(
+            "Upstream calls in flight lowered from {wanted} to {fitted} to fit the open-file "
+            "limit of {limit}",
+            wanted=aggregate.max_in_flight,
+            fitted=fitted.max_in_flight,
+            limit=limit.after,
+        )
+    return fitted
 
 
 def _tidy_database(url: str) -> None:
