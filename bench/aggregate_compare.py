@@ -262,6 +262,21 @@ def paired(times: dict[str, list[float]], a: str, b: str) -> float | None:
     return ms(statistics.median(x - y for x, y in zip(times[a], times[b], strict=True)))
 
 
+def table(columns: list[str], rows: dict[str, list[str]]) -> None:
+    """Print a Markdown table: a header of ``columns`` after "approach", one row per entry."""
+    print("| approach | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, cells in rows.items():
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+
+
+def wall_cell(times: list[float], complete: bool) -> str:
+    """``median (min)`` in ms, marked when a round was not complete."""
+    mark = "" if complete else " (incomplete)"
+    return f"{ms(statistics.median(times)):.1f} ({ms(min(times)):.1f}){mark}"
+
+
 def report(
     times: Times,
     peaks: Peaks,
@@ -276,50 +291,46 @@ def report(
         f"{options.delay_ms:g} ms; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs\n"
     )
     names = list(times[(layouts[0], counts[0])])
+    columns = [f"{n} upstreams" for n in counts]
     for layout in layouts:
         where = "paths on one host" if layout == "paths" else "hosts (ports of their own)"
         print(f"### Wall time, upstreams as {where}: median (min) ms\n")
-        print("| approach | " + " | ".join(f"{n} upstreams" for n in counts) + " |")
-        print("|---" * (len(counts) + 1) + "|")
-        for name in names:
-            cells = []
-            for n in counts:
-                t = times[(layout, n)][name]
-                mark = "" if complete[(layout, n)].get(name, True) else " (incomplete)"
-                cells.append(f"{ms(statistics.median(t)):.1f} ({ms(min(t)):.1f}){mark}")
-            print(f"| {name} | " + " | ".join(cells) + " |")
-        print()
+        walls = {
+            name: [
+                wall_cell(times[(layout, n)][name], complete[(layout, n)].get(name, True))
+                for n in counts
+            ]
+            for name in names
+        }
+        table(columns, walls)
         for n in counts:
             over_direct = paired(times[(layout, n)], AGGREGATE, DIRECT)
             over_aiohttp = paired(times[(layout, n)], AGGREGATE, AIOHTTP)
-            target = TARGET_MS.get(n, 40.0)
             line = f"- {n} upstreams: /aggregate {over_direct:+.1f} ms over direct treq"
             if over_aiohttp is not None:
                 line += f", {over_aiohttp:+.1f} ms over aiohttp"
-            print(line + f" (medians of paired rounds; target <= +{target:g})")
-        print()
-        print(f"### Peak memory and descriptors, upstreams as {where}: RSS MiB / open fds\n")
-        print("| approach | " + " | ".join(f"{n} upstreams" for n in counts) + " |")
-        print("|---" * (len(counts) + 1) + "|")
-        for name in names:
-            cells = [
-                f"{peaks[(layout, n)][name][0] / 1024:.1f} / {peaks[(layout, n)][name][1]}"
-                for n in counts
+            print(line + f" (medians of paired rounds; target <= +{TARGET_MS.get(n, 40.0):g})")
+        print(f"\n### Peak memory and descriptors, upstreams as {where}: RSS MiB / open fds\n")
+        usage = {
+            name: [
+                f"{peak[0] / 1024:.1f} / {peak[1]}"
+                for peak in (peaks[(layout, n)][name] for n in counts)
             ]
-            print(f"| {name} | " + " | ".join(cells) + " |")
-        print()
+            for name in names
+        }
+        table(columns, usage)
     low, high = min(counts), max(counts)
     if low == high:
         return
     print(f"### Cost per upstream (slope of the peaks from {low} to {high} upstreams)\n")
-    print("| approach | " + " | ".join(f"{layout}: KiB, fds" for layout in layouts) + " |")
-    print("|---" * (len(layouts) + 1) + "|")
+    slopes = {}
     for name in names:
         cells = []
         for layout in layouts:
             a, b = peaks[(layout, low)][name], peaks[(layout, high)][name]
             cells.append(f"{(b[0] - a[0]) / (high - low):.1f}, {(b[1] - a[1]) / (high - low):.2f}")
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        slopes[name] = cells
+    table([f"{layout}: KiB, fds" for layout in layouts], slopes)
 
 
 def main() -> None:

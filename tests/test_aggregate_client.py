@@ -40,6 +40,7 @@ from chinook_svc.aggregate.client import (
     UpstreamClient,
     decode_body,
     make_http_client,
+    request_uri,
     within,
 )
 from chinook_svc.aggregate.report import Outcome
@@ -348,6 +349,15 @@ def test_decode_body() -> None:
     assert decode_body("text/plain; charset=no-such", b"caf\xc3\xa9") == "café"
     assert decode_body("text/plain; charset=rot13", b"caf\xc3\xa9") == "café"
     assert decode_body("application/json", b"") is None
+
+
+def test_request_uri() -> None:
+    """The request line's URI: ASCII URLs as they are, others percent- and IDNA-encoded."""
+    assert request_uri(DecodedURL.from_text("http://h:81/a%2Fb?x=%26")) == b"http://h:81/a%2Fb?x=%26"
+    assert request_uri(DecodedURL.from_text("http://h/é?q=ü")) == b"http://h/%C3%A9?q=%C3%BC"
+    assert request_uri(DecodedURL.from_text("http://bücher.example/")) == (
+        b"http://xn--bcher-kva.example/"
+    )
 
 
 def test_decode_body_never_fails_on_a_charset() -> None:
