@@ -15,6 +15,7 @@ import pytest
 from treq.testing import RequestTraversalAgent, StubTreq
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs, formatEvent
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.resource import Resource
 
@@ -128,6 +129,21 @@ class AdmissionTests(SynchronousTestCase):
         self.advance(1.0)
         assert self.successResultOf(first)[0] == 504
         assert self.used == 0
+
+    def test_refusals_are_logged_at_most_every_10_seconds(self) -> None:
+        """Refused requests are counted into one warning per 10 s, not one line each."""
+        self.make({"h": "/hang", "q": "/json"}, max_in_flight=1, timeout=30, deadline=30)
+        self.get("?source=h")
+        with capturedLogs() as events:
+            for _ in range(3):
+                self.successResultOf(self.get("?source=q"))
+            self.clock.advance(10)
+            self.successResultOf(self.get("?source=q"))
+        lines = [formatEvent(e) for e in events if e["log_namespace"].startswith("chinook_svc")]
+        assert lines == [
+            "Refused 1 aggregate request(s): upstream calls in flight at the bound (1 of 1)",
+            "Refused 3 aggregate request(s): upstream calls in flight at the bound (1 of 1)",
+        ]
 
     def test_one_client_cannot_take_the_others_share(self) -> None:
         """A client over ``per_client`` gets 429; another client is still served at once."""
