@@ -9,15 +9,18 @@ It starts fake upstreams answering after ``--delay-ms`` (``aggregate_servers.py`
 and the ``/aggregate`` endpoint over them, in processes of their own (with
 ``--baseline DIR``, a second endpoint from another checkout of
 ``chinook_svc``).  Each round, ``--callers`` requests of 10 sources start at
-once: one of them asks for 9 healthy sources and the never-answering one,
-the others for the 10 healthy sources.  A new round starts every
-``--interval`` seconds, whether or not the never-answering call has ended
-(it holds its slot for the 2 s call timeout, as a slow upstream would).
+once: 31 ask for the 10 healthy sources; the 32nd asks, in alternate rounds,
+for 9 healthy sources and the never-answering one, or (the control) for the
+10 healthy ones.  A new round starts every ``--interval`` seconds, whether or
+not the never-answering call has ended (it holds its slot for the 2 s call
+timeout, as a slow upstream would).
 
-It prints, per endpoint, the healthy requests' wall times (p50, p99, max)
-and the p99 over the slowest healthy upstream as the endpoint measured it
-(target: +30 ms), and how the never-answering caller fared.  Figures, not a
-test: nothing here fails on a slow machine, it only reports.
+It prints, per endpoint and kind of round, the 31 healthy callers' wall times
+(p50, p99, max) and the p99 over the slowest healthy upstream as the
+endpoint measured it (target: +30 ms), and how the 32nd caller fared.  The
+control shows what the same load costs without the never-answering source:
+the difference between the two is what that source costs the others.
+Figures, not a test: nothing here fails on a slow machine, it only reports.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Any
 from aggregate_compare import start
 from treq.client import HTTPClient
 from twisted.internet import task
-from twisted.internet.defer import Deferred, ensureDeferred, gatherResults
+from twisted.internet.defer import ensureDeferred, gatherResults
 from twisted.web.client import Agent, HTTPConnectionPool
 
 TARGET_MS = 30.0
@@ -53,42 +56,43 @@ async def timed(http: HTTPClient, url: str) -> tuple[float, int, Any]:
     return time.perf_counter() - started, response.code, body
 
 
+#: The two kinds of round: the 32nd caller asks for a never-answering source, or not.
+HANGING = "one caller's source never answers"
+CONTROL = "control: every source answers"
+
+
 async def measure(
     reactor: Any, http: HTTPClient, url: str, options: argparse.Namespace
-) -> dict[str, Any]:
-    """Run the rounds against the endpoint at ``url``."""
+) -> dict[str, dict[str, Any]]:
+    """Run the rounds against the endpoint at ``url``, the two kinds alternating."""
     healthy = "&".join(f"source=s{i}" for i in range(SOURCES))
     with_never = "&".join([*(f"source=s{i}" for i in range(SOURCES - 1)), "source=never"])
-    walls: list[float] = []
-    slowest: list[float] = []
-    codes: dict[int, int] = {}
-    never: list[Deferred[Any]] = []
-    for number in range(options.rounds + 1):
+    results: dict[str, dict[str, Any]] = {
+        kind: {"walls": [], "slowest": [], "codes": {}, "last": []} for kind in (HANGING, CONTROL)
+    }
+    for number in range(2 * options.rounds + 2):
+        kind = HANGING if number % 2 == 0 else CONTROL
         round_started = time.perf_counter()
-        never.append(ensureDeferred(timed(http, f"{url}?{with_never}")))
+        last = ensureDeferred(timed(http, f"{url}?{with_never if kind == HANGING else healthy}"))
+        results[kind]["last"].append(last)
         answers = await gatherResults(
             [ensureDeferred(timed(http, f"{url}?{healthy}")) for _ in range(options.callers - 1)]
         )
-        if number == 0:  # warm-up: connections on both sides
+        if number < 2:  # warm-up: connections on both sides
             continue
         for wall, code, body in answers:
-            codes[code] = codes.get(code, 0) + 1
-            walls.append(wall)
+            r = results[kind]
+            r["codes"][code] = r["codes"].get(code, 0) + 1
+            r["walls"].append(wall)
             if code == 200:
-                slowest.append(max(r["elapsed_ms"] for r in body["results"].values()))
+                r["slowest"].append(max(x["elapsed_ms"] for x in body["results"].values()))
         left = options.interval - (time.perf_counter() - round_started)
         if left > 0:
             await task.deferLater(reactor, left)
-    hung = [
-        (wall, code, body.get("errors", {}).get("never", {}))
-        for wall, code, body in await gatherResults(never)
-    ]
-    return {
-        "walls": walls,
-        "slowest": slowest,
-        "codes": codes,
-        "never": hung,
-    }
+    for r in results.values():
+        ended = await gatherResults(r.pop("last"))
+        r["last"] = [(wall, body.get("errors", {}).get("never", {})) for wall, _, body in ended]
+    return results
 
 
 async def run(reactor: Any, options: argparse.Namespace) -> None:
@@ -103,7 +107,7 @@ async def run(reactor: Any, options: argparse.Namespace) -> None:
     pool = HTTPConnectionPool(reactor, persistent=True)
     pool.maxPersistentPerHost = 2 * options.callers
     http = HTTPClient(Agent(reactor, pool=pool))
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, dict[str, Any]]] = {}
     try:
         for name, (_, service) in endpoints.items():
             print(f"{name} ...", file=sys.stderr, flush=True)
@@ -116,39 +120,40 @@ async def run(reactor: Any, options: argparse.Namespace) -> None:
     report(results, options)
 
 
-def report(results: dict[str, dict[str, Any]], options: argparse.Namespace) -> None:
+def report(results: dict[str, dict[str, dict[str, Any]]], options: argparse.Namespace) -> None:
     """Print the table."""
     print(
-        f"\n{options.rounds} rounds of {options.callers} concurrent requests of {SOURCES} "
-        f"sources, one each round with a never-answering source, every {options.interval:g} s; "
-        f"upstreams answering after {options.delay_ms:g} ms; Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs\n"
+        f"\n{options.rounds} rounds of each kind, alternating, of {options.callers} concurrent "
+        f"requests of {SOURCES} sources, every {options.interval:g} s; upstreams answering after "
+        f"{options.delay_ms:g} ms; Python {sys.version.split()[0]}, {os.cpu_count()} CPUs.  "
+        f"Figures over the {options.callers - 1} callers with healthy sources only.\n"
     )
     print(
-        "| endpoint | healthy requests | p50 ms | p99 ms | max ms | slowest healthy upstream, "
-        "median ms | p99 over it | never-answering caller |"
+        "| endpoint | rounds | answers | p50 ms | p99 ms | max ms | slowest healthy upstream, "
+        "median ms | p99 over it | the 32nd caller |"
     )
-    print("|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        walls = [w * 1000 for w in r["walls"]]
-        slowest = statistics.median(r["slowest"]) if r["slowest"] else float("nan")
-        p99 = percentile(walls, 99)
-        statuses = ", ".join(f"{n} x {code}" for code, n in sorted(r["codes"].items()))
-        hung = [w for w, _, _ in r["never"]]
-        errors = sorted({e.get("error", "-") for _, _, e in r["never"]})
-        print(
-            f"| {name} | {statuses} | {percentile(walls, 50):.1f} | {p99:.1f} | {max(walls):.1f} "
-            f"| {slowest:.1f} | {p99 - slowest:+.1f} (target <= +{TARGET_MS:g}) "
-            f"| {statistics.median(hung) * 1000:.0f} ms median, {'/'.join(errors)} |"
-        )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, kinds in results.items():
+        for kind, r in kinds.items():
+            walls = [w * 1000 for w in r["walls"]]
+            slowest = statistics.median(r["slowest"]) if r["slowest"] else float("nan")
+            p99 = percentile(walls, 99)
+            statuses = ", ".join(f"{n} x {code}" for code, n in sorted(r["codes"].items()))
+            last = statistics.median(w for w, _ in r["last"]) * 1000
+            errors = "/".join(sorted({e.get("error", "ok") for _, e in r["last"]}))
+            print(
+                f"| {name} | {kind} | {statuses} | {percentile(walls, 50):.1f} | {p99:.1f} "
+                f"| {max(walls):.1f} | {slowest:.1f} | {p99 - slowest:+.1f} "
+                f"(target <= +{TARGET_MS:g}) | {last:.0f} ms median, {errors} |"
+            )
 
 
 def main() -> None:
     """Parse the options and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=20, help="measured rounds")
+    parser.add_argument("--rounds", type=int, default=20, help="measured rounds of each kind")
     parser.add_argument("--callers", type=int, default=32, help="concurrent requests per round")
-    parser.add_argument("--interval", type=float, default=0.5, help="seconds between rounds")
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between rounds")
     parser.add_argument("--delay-ms", type=float, default=200.0, help="healthy upstream latency")
     parser.add_argument("--baseline", help="PYTHONPATH of another chinook_svc to compare")
     options = parser.parse_args()
