@@ -353,7 +353,9 @@ def test_decode_body() -> None:
 
 def test_request_uri() -> None:
     """The request line's URI: ASCII URLs as they are, others percent- and IDNA-encoded."""
-    assert request_uri(DecodedURL.from_text("http://h:81/a%2Fb?x=%26")) == b"http://h:81/a%2Fb?x=%26"
+    assert (
+        request_uri(DecodedURL.from_text("http://h:81/a%2Fb?x=%26")) == b"http://h:81/a%2Fb?x=%26"
+    )
     assert request_uri(DecodedURL.from_text("http://h/é?q=ü")) == b"http://h/%C3%A9?q=%C3%BC"
     assert request_uri(DecodedURL.from_text("http://bücher.example/")) == (
         b"http://xn--bcher-kva.example/"

@@ -18,7 +18,7 @@ import orjson
 import pytest_twisted
 from attrs import define
 from treq.client import HTTPClient
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
 from twisted.logger import globalLogPublisher
@@ -284,3 +284,29 @@ async def test_upstream_connections_log_nothing() -> None:
     factories = [repr(e.get("factory")) for e in events if "factory" in e]
     assert [f for f in factories if f"127.0.0.1:{upstream}>" in f] == []
     assert factories  # the test's own client (a plain pool) did log: the check can see them
+
+
+@pytest_twisted.ensureDeferred
+async def test_connections_per_host_are_bounded_and_reused() -> None:
+    """``per_host`` 2: six 100 ms calls to one host use two connections, in three turns,
+    and the next request reuses the same two."""
+    h = Harness.start({f"s{i}": f"/json?v={i}&ms=100" for i in range(6)}, per_host=2)
+    most = 0
+
+    def watch() -> bool:
+        nonlocal most
+        most = max(most, h.upstream_site.connections)
+        return False
+
+    try:
+        poll = task.LoopingCall(watch)
+        poll.start(0.005)
+        code, _, body = await h.get()
+        code2, _, _ = await h.get()
+        poll.stop()
+    finally:
+        await h.stop()
+    assert (code, code2, body["complete"]) == (200, 200, True)
+    assert 300 <= body["elapsed_ms"] < 900  # three turns of 100 ms
+    assert most == 2
+    assert h.upstream_site.accepted == 2
