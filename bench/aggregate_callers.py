@@ -19,7 +19,9 @@ It prints, per endpoint and kind of round, the 31 healthy callers' wall times
 (p50, p99, max) and the p99 over the slowest healthy upstream as the
 endpoint measured it (target: +30 ms), and how the 32nd caller fared.  The
 control shows what the same load costs without the never-answering source:
-the difference between the two is what that source costs the others.
+the difference between the two is what that source costs the others.  The
+last column is the CPU time the endpoint's process used per round (both
+kinds of round and the warm-up averaged).
 Figures, not a test: nothing here fails on a slow machine, it only reports.
 """
 
@@ -32,7 +34,7 @@ import sys
 import time
 from typing import Any
 
-from aggregate_compare import start
+from aggregate_compare import cpu_seconds, start
 from treq.client import HTTPClient
 from twisted.internet import task
 from twisted.internet.defer import ensureDeferred, gatherResults
@@ -111,7 +113,11 @@ async def run(reactor: Any, options: argparse.Namespace) -> None:
     try:
         for name, (_, service) in endpoints.items():
             print(f"{name} ...", file=sys.stderr, flush=True)
+            used = -cpu_seconds(service["pid"])
             results[name] = await measure(reactor, http, service["url"], options)
+            used += cpu_seconds(service["pid"])
+            for kind in results[name].values():
+                kind["cpu_ms"] = used * 1000 / (2 * options.rounds + 2)
     finally:
         await pool.closeCachedConnections()
         for process, _ in [*endpoints.values(), (upstreams, None)]:
@@ -130,9 +136,9 @@ def report(results: dict[str, dict[str, dict[str, Any]]], options: argparse.Name
     )
     print(
         "| endpoint | rounds | answers | p50 ms | p99 ms | max ms | slowest healthy upstream, "
-        "median ms | p99 over it | the 32nd caller |"
+        "median ms | p99 over it | the 32nd caller | service CPU per round, ms |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, kinds in results.items():
         for kind, r in kinds.items():
             walls = [w * 1000 for w in r["walls"]]
@@ -144,7 +150,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]], options: argparse.Name
             print(
                 f"| {name} | {kind} | {statuses} | {percentile(walls, 50):.1f} | {p99:.1f} "
                 f"| {max(walls):.1f} | {slowest:.1f} | {p99 - slowest:+.1f} "
-                f"(target <= +{TARGET_MS:g}) | {last:.0f} ms median, {errors} |"
+                f"(target <= +{TARGET_MS:g}) | {last:.0f} ms median, {errors} | {r['cpu_ms']:.0f} |"
             )
 
 

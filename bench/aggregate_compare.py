@@ -27,8 +27,9 @@ approach alike.  Meanwhile a thread samples each approach's process every
 Markdown tables: median and minimum wall times; the overhead of
 ``/aggregate`` over the direct treq fan-out and over aiohttp (medians of the
 per-round differences) against the targets; peak memory and descriptors;
-and the cost per upstream (the slope of those peaks from the fewest to the
-most upstreams).
+the CPU time each process used per upstream call (``/aggregate``: the
+service's, its own client's work included); and the cost per upstream (the
+slope of the peaks from the fewest to the most upstreams).
 
 The peers' virtualenv (gitignored) is created on first use with ``pip
 install gevent requests aiohttp``; ``--no-peers`` skips them.  Figures, not a
@@ -129,17 +130,33 @@ class Peer:
             self.process.kill()
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time process ``pid``'s threads have run, to the nanosecond (``schedstat``)."""
+    total = 0
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((thread / "schedstat").read_text().split()[0])
+        except (OSError, ValueError):  # a thread that just ended
+            continue
+    return total / 1e9
+
+
 class Sampler(threading.Thread):
-    """Samples processes' resident memory and open descriptors every 10 ms; keeps the peaks."""
+    """Samples processes' resident memory and open descriptors every 10 ms; keeps the peaks.
+
+    Also takes each process's CPU time when it starts and stops (``cpu``).
+    """
 
     def __init__(self, pids: dict[str, int]) -> None:
         super().__init__(daemon=True)
         self.pids = pids
         self.peaks: dict[str, list[int]] = {name: [0, 0] for name in pids}  # [rss KiB, fds]
+        self.cpu: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
         """Sample until stopped."""
+        self.cpu = {name: -cpu_seconds(pid) for name, pid in self.pids.items()}
         while not self._halt.wait(0.01):
             for name, pid in self.pids.items():
                 try:
@@ -151,10 +168,12 @@ class Sampler(threading.Thread):
                 peak[0], peak[1] = max(peak[0], rss), max(peak[1], fds)
 
     def stop(self) -> dict[str, list[int]]:
-        """Stop sampling; the peaks."""
+        """Stop sampling; the peaks, each followed by the CPU microseconds used meanwhile."""
+        for name, pid in self.pids.items():
+            self.cpu[name] += cpu_seconds(pid)
         self._halt.set()
         self.join()
-        return self.peaks
+        return {name: [*peak, round(self.cpu[name] * 1e6)] for name, peak in self.peaks.items()}
 
 
 def rss_kib(pid: int) -> int:
@@ -216,13 +235,15 @@ async def scenario(
             turn = number % len(names)  # rotate, so no approach always runs first
             for name in names[turn:] + names[:turn]:
                 times[name].append(await approaches[name]())
+        peaks = sampler.stop()
     finally:
         for process, _ in services.values():
             process.terminate()
             process.wait(timeout=10)
         for peer in peers.values():
             peer.close()
-        peaks = sampler.stop() if sampler.is_alive() else sampler.peaks
+        if sampler.is_alive():
+            sampler.stop()
         await pool.closeCachedConnections()
     return times, peaks, {name: all(flags) for name, flags in complete.items()}
 
@@ -319,6 +340,14 @@ def report(
             for name in names
         }
         table(columns, usage)
+        print(f"### CPU time per upstream call, upstreams as {where}: ms\n")
+        cpu = {
+            name: [
+                f"{peaks[(layout, n)][name][2] / 1000 / (options.repeat * n):.3f}" for n in counts
+            ]
+            for name in names
+        }
+        table(columns, cpu)
     low, high = min(counts), max(counts)
     if low == high:
         return
