@@ -23,7 +23,6 @@ from treq.testing import (
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail
 from twisted.internet.error import ConnectionRefusedError, DNSLookupError
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web._newclient import ResponseFailed
@@ -34,17 +33,13 @@ from twisted.web.server import GzipEncoderFactory
 from chinook_svc.aggregate.body import CappedBody, TooLarge
 from chinook_svc.aggregate.client import (
     USER_AGENT,
-    ConnectionPoolService,
     Expired,
-    QuietClientFactory,
     UpstreamClient,
     decode_body,
-    make_http_client,
     request_uri,
     within,
 )
 from chinook_svc.aggregate.report import Outcome
-from chinook_svc.aggregate.settings import AggregateSettings
 from chinook_svc.aggregate.sources import UrlTemplate
 
 from .aggregate_upstream import FakeUpstream, gzip_bomb
@@ -368,29 +363,3 @@ def test_decode_body_never_fails_on_a_charset() -> None:
         assert decode_body(f"text/plain; charset={charset}", b"caf\xc3\xa9") == "café", charset
     assert decode_body("text/plain; charset=idna", b"a..b") == "a..b"
     assert decode_body("text/plain; charset=utf-16", "hé".encode("utf-16")) == "hé"
-
-
-def test_make_http_client_pool() -> None:
-    """One persistent pool, keeping up to ``per_host`` idle connections per host, quietly."""
-    settings = AggregateSettings(per_host=7)
-    agent, pool = make_http_client(MemoryReactorClock(), settings)
-    assert pool.persistent is True
-    assert pool.maxPersistentPerHost == 7
-    assert pool._factory is QuietClientFactory  # the pool's factory (no public accessor)
-    assert QuietClientFactory.noisy is False
-    assert agent is not None
-
-
-def test_pool_service_closes_cached_connections() -> None:
-    """Stopping the pool service closes the pool's idle connections and waits for it."""
-    closing: Deferred[None] = Deferred()
-
-    class Pool:
-        def closeCachedConnections(self) -> Deferred[None]:
-            return closing
-
-    service = ConnectionPoolService(Pool())  # type: ignore[arg-type]
-    service.startService()
-    stopped = service.stopService()
-    assert not service.running
-    assert stopped is closing
