@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from chinook_svc.config import load_settings
-from chinook_svc.tap import aggregate_settings_for
+from chinook_svc.tap import Options, aggregate_settings_for
 
 from .service_support import copy_reference, make_tiny_chinook
 from .test_twistd import Twistd, clean_env, free_port
@@ -150,3 +150,15 @@ def test_configured_sources_and_limits() -> None:
     assert (aggregate.max_in_flight, aggregate.per_client, aggregate.per_host) == (300, 50, 8)
     demo = aggregate_settings_for(load_settings({}, {}))
     assert [s.name for s in demo.sources] == ["artist", "albums", "tracks"]
+
+
+def test_bounds_on_the_command_line() -> None:
+    """``twistd chinook --aggregate-max-in-flight/-per-client/-per-host/-concurrency`` parse."""
+    options = Options(environ={})
+    options.parseOptions(
+        ["--aggregate-max-in-flight", "300", "--aggregate-per-client", "40",
+         "--aggregate-per-host", "6", "--aggregate-concurrency", "120"]
+    )  # fmt: skip
+    aggregate = aggregate_settings_for(options.settings)
+    assert (aggregate.max_in_flight, aggregate.per_client, aggregate.per_host) == (300, 40, 6)
+    assert aggregate.per_request == 120
