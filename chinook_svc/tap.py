@@ -303,7 +303,13 @@ def aggregate_settings_for(settings: Settings) -> AggregateSettings:
 def fit_open_file_limit(aggregate: AggregateSettings) -> AggregateSettings:
     """Raise the open-file limit to the hard limit (logged); fit the fan-out's bounds in it."""
     limit = raise_open_file_limit()
-    log.info("{line}", line=limit.describe())
+    log.info(
+        "{summary}",
+        summary=limit.describe(),
+        before=limit.before,
+        after=limit.after,
+        hard=limit.hard,
+    )
     fitted = aggregate.within_descriptors(limit.after)
     if fitted.max_in_flight < aggregate.max_in_flight:
         log.warn(
