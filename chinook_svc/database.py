@@ -14,8 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from twisted.logger import Logger
 
-from chinook_svc.restless.engines import create_database_engine, is_memory_sqlite
-from chinook_svc.restless.sqlite import BUSY_TIMEOUT_MS
+from chinook_svc.restless import BUSY_TIMEOUT_MS, create_database_engine, is_memory_sqlite
 
 log = Logger()
 
@@ -57,7 +56,7 @@ def open_engine(
     statement_timeout: float = 5.0,
     connect_timeout: float = 5.0,
 ) -> Engine:
-    """A SQLAlchemy engine for the service (``restless.engines.create_database_engine``).
+    """A SQLAlchemy engine for the service (``restless.create_database_engine``).
 
     SQLite files get a ``busy_timeout``, foreign keys enforced and
     write-ahead logging (readers do not block behind a writer); in-memory

@@ -15,7 +15,7 @@ from chinook_svc.database import (
     open_engine,
     ping,
 )
-from chinook_svc.restless.manager import pool_size_for
+from chinook_svc.restless import pool_size_for
 
 
 def test_sqlite_file_uses_wal_and_busy_timeout(tmp_path: Path) -> None:

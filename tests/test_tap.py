@@ -229,3 +229,58 @@ def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "chinook_svc.sample", None)
     with pytest.raises(UsageError, match="pass --db URL"):
         tap.build_service(Settings(), MemoryReactorClock())
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"allow_writes": True}, "need a bearer token"),
+        ({"aggregate_sources": ("no-equals-sign=",)}, "aggregate"),
+        ({"listen": "tcp:notaport"}, "bad listen endpoint"),
+    ],
+)
+def test_failures_after_opening_dispose_of_the_engine(
+    tiny_url: str, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], message: str
+) -> None:
+    """Whatever fails once the engine is open (token, /aggregate, listener) disposes of it."""
+    opened: list[Any] = []
+    disposed: list[Any] = []
+    real_open_engine = tap.open_engine
+
+    def open_and_watch(*args: Any, **kwargs: Any) -> Any:
+        engine = real_open_engine(*args, **kwargs)
+        real_dispose = engine.dispose
+        monkeypatch.setattr(engine, "dispose", lambda: (disposed.append(engine), real_dispose()))
+        opened.append(engine)
+        return engine
+
+    monkeypatch.setattr(tap, "open_engine", open_and_watch)
+    with pytest.raises(UsageError, match=message):
+        tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
+    assert opened and disposed == opened
+
+
+def test_listen_backlog(built: Any) -> None:
+    """The port listens with a backlog of 1024 unless --listen-backlog or the endpoint says."""
+    for settings, backlog in [
+        ({"listen": "tcp:8765:interface=127.0.0.2"}, 1024),
+        ({"listen": "tcp:8765", "listen_backlog": 77}, 77),
+        ({"listen": "tcp:8765:backlog=5", "listen_backlog": 77}, 5),
+    ]:
+        service, reactor = built(**settings)
+        service.startService()
+        ((_, _, listening_backlog, _),) = reactor.tcpServers
+        assert listening_backlog == backlog
+        service.stopService()
+
+
+def test_edge_limits_and_body_policy(built: Any) -> None:
+    """The site gets the request deadlines of the settings and the app's body policy."""
+    from chinook_svc.web.app import ChinookApp
+    from chinook_svc.web.edge import EdgeLimits
+
+    site = parts(built()[0])[2].factory
+    assert site.limits == EdgeLimits()
+    assert isinstance(site.body_policy.__self__, ChinookApp)
+    site = parts(built(head_timeout=3.0, body_timeout=4.5)[0])[2].factory
+    assert (site.limits.head_timeout, site.limits.body_timeout) == (3.0, 4.5)

@@ -1,4 +1,4 @@
-"""The fan-out ``GET /aggregate`` endpoint: many upstream calls at once on treq, merged.
+"""The fan-out ``GET /aggregate`` endpoint: many upstream calls at once on an Agent, merged.
 
 Sources are configured on the server (``--aggregate-source NAME=URL`` or the
 ``[aggregate]`` table), never given by clients.  Every call of a request

@@ -2,11 +2,52 @@
 
 This package knows nothing about Chinook: give it a SQLAlchemy engine and
 declarative models and it serves them with flask-restless's protocol
-(``shared/PROTOCOL.md``), every database call in a thread pool.
+(``docs/protocol.md``), every database call in a thread pool.
+
+Its public surface is what this module exports; the modules with a leading
+underscore are the engine's internals.
 """
 
-from .errors import ProcessingException, ValidationError
-from .manager import APIManager
-from .query import Limits
+from ._api import CollectionApi
+from ._engines import check_database, create_database_engine, is_memory_sqlite, pool_size_for
+from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
+from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
+from ._manager import APIManager
+from ._messages import ApiRequest, Reply, error_reply, json_reply
+from ._query import Limits
+from ._runner import InlineRunner, Runner, ThreadPoolRunner
+from ._schema import INLINE_INFO_KEY
+from ._sqlite import BUSY_TIMEOUT_MS, configure_sqlite
+from ._threads import DatabaseThreads, database_threads
 
-__all__ = ["APIManager", "Limits", "ProcessingException", "ValidationError"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "INLINE_INFO_KEY",
+    "INTERNAL",
+    "APIManager",
+    "ApiError",
+    "ApiRequest",
+    "CollectionApi",
+    "DatabaseThreads",
+    "IllegalArgumentError",
+    "InlineRunner",
+    "Limits",
+    "ProcessingException",
+    "Reply",
+    "Runner",
+    "ThreadPoolRunner",
+    "ValidationError",
+    "WellFormed",
+    "add_error_handling",
+    "api_request",
+    "check_database",
+    "configure_sqlite",
+    "create_database_engine",
+    "database_threads",
+    "error_reply",
+    "is_memory_sqlite",
+    "json_reply",
+    "pool_size_for",
+    "render_reply",
+    "write_reply",
+]
