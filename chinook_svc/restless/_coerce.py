@@ -254,9 +254,12 @@ def _fit_number(name: str, value: float, coltype: Any, python_type: type) -> Any
         raise _invalid(name, "a finite number")
     precision, scale = getattr(coltype, "precision", None), getattr(coltype, "scale", None)
     if precision is not None and scale is not None:
+        too_long = _invalid(name, f"at most {precision - scale} digits before the point")
+        if number.adjusted() >= precision - scale:
+            raise too_long  # before quantize, which cannot hold 1e308 to the cent
         number = number.quantize(Decimal(1).scaleb(-scale))
         if number.adjusted() >= precision - scale:
-            raise _invalid(name, f"at most {precision - scale} digits before the point")
+            raise too_long  # rounding carried (99999999.999 is 100000000.00)
     return number if python_type is Decimal else float(number)
 
 

@@ -90,7 +90,12 @@ class Deserializer:
         if rel.uselist:
             if not isinstance(value, list):
                 raise BodyError(f"'{rel.name}' takes a list")
-            setattr(instance, rel.name, [self.related(rel.target, v) for v in value])
+            members = [self.related(rel.target, v) for v in value]
+            try:
+                setattr(instance, rel.name, members)
+            except ValueError:
+                # The ORM lost track of a member that another field of the body moved.
+                raise BodyError(f"'{rel.name}' contradicts another field of the body") from None
         elif value is None:
             setattr(instance, rel.name, None)
         else:
@@ -114,7 +119,11 @@ class Deserializer:
     def _add_remove(self, rel: RelationInfo, instance: Any, change: dict[str, Any]) -> None:
         collection = getattr(instance, rel.name)
         added = change.get("add", [])
-        for item in [added] if isinstance(added, dict) else added:
+        if isinstance(added, dict):
+            added = [added]
+        if not isinstance(added, list):
+            raise BodyError("'add' takes an object or a list")
+        for item in added:
             related = self.related(rel.target, item)
             if related not in collection:
                 collection.append(related)
