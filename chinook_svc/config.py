@@ -74,6 +74,8 @@ class Settings:
             (``None``: no response cache).
         statement_timeout: seconds one SQL statement may run before the
             request answers 503 (0: no limit).
+        sqlite_wal: with writes on, switch a user's SQLite file to
+            write-ahead logging (otherwise its journal mode is left alone).
         aggregate_sources: ``NAME=URL`` sources of ``/aggregate`` (none: the
             built-in demo sources over this service's own API).
         aggregate_timeout, aggregate_deadline, aggregate_concurrency,
@@ -97,6 +99,7 @@ class Settings:
     access_log: Path | None = None
     cache_ttl: float | None = None
     statement_timeout: float = 5.0
+    sqlite_wal: bool = False
     aggregate_sources: tuple[str, ...] = ()
     aggregate_timeout: float | None = None
     aggregate_deadline: float | None = None
@@ -237,6 +240,7 @@ OPTIONS: tuple[Option, ...] = (
            "access_log"),
     Option("statement_timeout", _timeout, "statement-timeout", "CHINOOK_STATEMENT_TIMEOUT",
            ("STATEMENT_TIMEOUT",), "statement_timeout"),
+    Option("sqlite_wal", _bool, "sqlite-wal", "CHINOOK_SQLITE_WAL", ("SQLITE_WAL",), "sqlite_wal"),
     Option("aggregate_sources", _sources, "aggregate-source", "CHINOOK_AGGREGATE_SOURCES",
            ("AGGREGATE_SOURCES",), "-"),
     Option("aggregate_timeout", _seconds, "aggregate-timeout", "CHINOOK_AGGREGATE_TIMEOUT",

@@ -31,7 +31,13 @@ from chinook_svc.aggregate import (
 )
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
-from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
+from chinook_svc.database import (
+    SampleUnavailable,
+    describe,
+    file_policy,
+    open_engine,
+    sample_database_url,
+)
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.restless.manager import pool_size_for
 from chinook_svc.restless.runner import ThreadPoolRunner
@@ -120,6 +126,8 @@ class Options(usage.Options):
         ["allow-writes", None, "Serve POST/PATCH/PUT/DELETE, behind the bearer token "
          "[CHINOOK_ALLOW_WRITES]"],
         ["auth-reads", None, "Reads need the bearer token too [CHINOOK_AUTH_READS]"],
+        ["sqlite-wal", None, "With --allow-writes, switch a SQLite file to write-ahead "
+         "logging (default: its journal mode is left alone) [CHINOOK_SQLITE_WAL]"],
     ]  # fmt: skip
 
     settings: Settings
@@ -137,7 +145,7 @@ class Options(usage.Options):
         """Merge options, environment and config file into :attr:`settings`."""
         given: dict[str, Any] = dict(self)
         # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
-        for flag in ("debug", "allow-writes", "auth-reads"):
+        for flag in ("debug", "allow-writes", "auth-reads", "sqlite-wal"):
             given[flag] = True if self[flag] else None
         given["aggregate-source"] = list(self["aggregate-source"]) or None
         self.given = given
@@ -200,7 +208,10 @@ def build_service(
         return _supervisor(settings, reactor, url, given or {}, environ or {})
     try:
         engine = open_engine(
-            url, pool_size=settings.threads, statement_timeout=settings.statement_timeout
+            url,
+            pool_size=settings.threads,
+            statement_timeout=settings.statement_timeout,
+            **file_options(settings),
         )
     except ModuleNotFoundError as e:
         raise usage.UsageError(
@@ -289,17 +300,28 @@ def aggregate_settings_for(settings: Settings) -> AggregateSettings:
         return configured  # not a TCP listener: no demo
 
 
-def _tidy_database(url: str) -> None:
-    """Open and close the database once more after the workers have gone.
+def file_options(settings: Settings) -> dict[str, Any]:
+    """``open_engine``'s arguments deciding how a SQLite file is opened."""
+    return {
+        "writes": settings.allow_writes,
+        "sqlite_wal": settings.sqlite_wal,
+        "data_dir": settings.data_dir,
+    }
+
+
+def _tidy_database(url: str, settings: Settings) -> None:
+    """Open and close a write-ahead-logged SQLite file once more after the workers have gone.
 
     Workers closing their SQLite connections at the same moment may each
     leave the write-ahead log to the other; the last connection closed
-    checkpoints it and removes the ``-wal`` and ``-shm`` files.  (Only
-    SQLite has such files.)
+    checkpoints it and removes the ``-wal`` and ``-shm`` files.  A file not
+    in WAL mode (a user's file, which is opened read-only with writes off)
+    is not touched.
     """
-    if not url.startswith("sqlite"):
+    policy = file_policy(url, **file_options(settings))
+    if policy is None or not policy.wal:
         return
-    engine = open_engine(url, pool_size=1)
+    engine = open_engine(url, pool_size=1, **file_options(settings))
     try:
         with engine.connect():
             pass
@@ -314,7 +336,7 @@ def _supervisor(
 ) -> MultiService:
     """The parent of ``settings.workers`` worker processes: checks the database, then supervises."""
     try:
-        engine = open_engine(url, pool_size=1)
+        engine = open_engine(url, pool_size=1, **file_options(settings))
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
@@ -339,7 +361,7 @@ def _supervisor(
         options,
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
-        after_stop=lambda: _tidy_database(url),
+        after_stop=lambda: _tidy_database(url, settings),
     ).setServiceParent(top)
     return top
 

@@ -1,4 +1,8 @@
-"""``open_engine``: SQLite gets WAL and a busy timeout, memory one connection, servers pre-ping."""
+"""``open_engine``: SQLite waits for locks (WAL only where allowed), memory one connection.
+
+How a user's SQLite file is opened (read-only, never created, journal mode
+kept) is tested in ``test_sqlite_untouched.py``.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +21,13 @@ from chinook_svc.database import (
 )
 from chinook_svc.restless.manager import pool_size_for
 
+from .service_support import make_tiny_chinook
+
 
 def test_sqlite_file_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
-    """Every connection to a SQLite file is in WAL mode and waits for locks."""
-    engine = open_engine(f"sqlite:///{tmp_path}/x.db")
+    """With writes and ``sqlite_wal``, every connection is in WAL mode and waits for locks."""
+    url = make_tiny_chinook(tmp_path / "x.db")
+    engine = open_engine(url, writes=True, sqlite_wal=True)
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert (
@@ -31,7 +38,7 @@ def test_sqlite_file_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
 
 def test_pool_size(tmp_path: Path) -> None:
     """pool_size sets the connection pool, which sizes the worker threads."""
-    engine = open_engine(f"sqlite:///{tmp_path}/x.db", pool_size=7)
+    engine = open_engine(make_tiny_chinook(tmp_path / "x.db"), pool_size=7)
     assert pool_size_for(engine) == 7
 
 
@@ -56,8 +63,9 @@ def test_servers_pre_ping() -> None:
 
 
 def test_ping_fails_when_database_cannot_open(tmp_path: Path) -> None:
-    """ping raises when the database cannot be reached."""
-    engine = open_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+    """ping raises when the database cannot be reached (the file went away)."""
+    engine = open_engine(make_tiny_chinook(tmp_path / "x.db"))
+    (tmp_path / "x.db").unlink()
     with pytest.raises(Exception, match="unable to open database file"):
         ping(engine)
 

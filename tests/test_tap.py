@@ -8,6 +8,8 @@ the listening endpoint can be inspected without a network.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 import types
 from pathlib import Path
@@ -147,16 +149,24 @@ def test_bad_listen(tiny_url: str, settings: dict[str, str], message: str) -> No
         tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
 
 
+def empty_database(path: Path) -> Path:
+    """A SQLite file holding one table that is not Chinook's."""
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE other (x INTEGER)")
+    return path
+
+
 def test_database_without_chinook(tmp_path: Path) -> None:
     """A database without Chinook tables is a UsageError that says how to load the sample."""
+    db = empty_database(tmp_path / "empty.db")
     with pytest.raises(UsageError, match="load-sample"):
-        tap.build_service(Settings(db_url=f"sqlite:///{tmp_path}/empty.db"), MemoryReactorClock())
+        tap.build_service(Settings(db_url=f"sqlite:///{db}"), MemoryReactorClock())
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    """A database that cannot be opened is a UsageError, with the password hidden."""
+    """A SQLite file that does not exist is a UsageError naming it (never created)."""
     url = f"sqlite:///{tmp_path}/no/such/dir/x.db"
-    with pytest.raises(UsageError, match="cannot read database"):
+    with pytest.raises(UsageError, match="cannot open database: no such SQLite database file"):
         tap.build_service(Settings(db_url=url), MemoryReactorClock())
 
 
@@ -211,7 +221,8 @@ def test_make_service_uses_the_global_reactor(tiny_url: str) -> None:
 
 def test_make_service_reports_bad_databases_in_one_line(tmp_path: Path) -> None:
     """makeService turns a database it cannot serve into a SystemExit with the reason."""
-    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{tmp_path}/empty.db"})
+    db = empty_database(tmp_path / "empty.db")
+    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{db}"})
     options.parseOptions([])
     with pytest.raises(SystemExit, match=r"^twistd chinook: no Chinook tables found"):
         tap.makeService(options)

@@ -33,7 +33,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from .dberrors import is_unavailable
-from .sqlite import configure_sqlite
+from .sqlite import SqliteAccess, configure_sqlite, open_sqlite_file
 
 #: SQLite VM instructions between two looks at the clock.
 SQLITE_PROGRESS_STEPS = 10_000
@@ -61,6 +61,8 @@ def create_database_engine(
     threads: int,
     statement_timeout: float = 5.0,
     connect_timeout: float = 5.0,
+    sqlite_access: SqliteAccess = SqliteAccess.CREATE,
+    sqlite_wal: bool | None = None,
     **engine_options: Any,
 ) -> Engine:
     """An engine ready to serve ``url`` from ``threads`` worker threads.
@@ -74,6 +76,10 @@ def create_database_engine(
         threads: the size of the thread pool that runs database calls.
         statement_timeout: seconds one SQL statement may run (0: no limit).
         connect_timeout: seconds to wait for a new connection.
+        sqlite_access: how a SQLite file is opened: read-only, read-write
+            (never created), or created when missing (the default).
+        sqlite_wal: put a SQLite file in write-ahead-log mode (``None``: only
+            a file opened with ``SqliteAccess.CREATE``; never a read-only one).
         engine_options: further ``create_engine`` arguments (they win).
 
     Returns:
@@ -103,7 +109,9 @@ def create_database_engine(
     options.update(engine_options)
     engine = create_engine(parsed, **options)
     if backend == "sqlite":
-        configure_sqlite(engine)
+        wal = sqlite_access is SqliteAccess.CREATE if sqlite_wal is None else sqlite_wal
+        open_sqlite_file(engine, sqlite_access)
+        configure_sqlite(engine, wal=wal and sqlite_access is not SqliteAccess.READ_ONLY)
         if statement_timeout > 0:
             interrupt_slow_sqlite(engine, statement_timeout)
     elif backend in ("mysql", "mariadb") and statement_timeout > 0:
