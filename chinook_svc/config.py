@@ -59,6 +59,9 @@ class Settings:
             sample's own default, the user data directory).
         threads: database worker threads (``None``: the size of the
             engine's connection pool).
+        queue_limit: requests that may wait for a database thread, per lane
+            (cheap, heavy); more are answered 503 at once (``None``: 4 per
+            thread, at least 16).
         debug: more logging. Never shows tracebacks to clients.
         shutdown_timeout: seconds to wait for in-flight requests on stop.
         allow_writes: serve POST/PATCH/PUT/DELETE (read-only otherwise).
@@ -89,6 +92,7 @@ class Settings:
     db_url: str | None = None
     data_dir: Path | None = None
     threads: int | None = None
+    queue_limit: int | None = None
     debug: bool = False
     shutdown_timeout: float = 10.0
     allow_writes: bool = False
@@ -227,6 +231,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("db_url", _db_url, "db", "CHINOOK_DB", ("SQLALCHEMY_DATABASE_URI", "DB"), "db"),
     Option("data_dir", _path, "data-dir", "CHINOOK_DATA_DIR", ("DATA_DIR",), "data_dir"),
     Option("threads", _threads, "threads", "CHINOOK_THREADS", ("THREADS",), "threads"),
+    Option("queue_limit", _count, "queue-limit", "CHINOOK_QUEUE_LIMIT", ("QUEUE_LIMIT",),
+           "queue_limit"),
     Option("debug", _bool, "debug", "CHINOOK_DEBUG", ("DEBUG",), "debug"),
     Option("shutdown_timeout", _seconds, None, "CHINOOK_SHUTDOWN_TIMEOUT",
            ("SHUTDOWN_TIMEOUT",), "shutdown_timeout"),

@@ -155,6 +155,44 @@ def open_engine(
     )
 
 
+def open_health_engine(engine: Engine, url: str, **options: Any) -> Engine:
+    """An engine of one connection for the health check (``engine`` itself for in-memory SQLite).
+
+    Args:
+        engine: the API's engine.
+        url: its URL.
+        options: ``open_engine``'s other arguments, as for ``engine``.
+    """
+    if is_memory_sqlite(engine.url):
+        return engine  # one shared connection: there is no other
+    return open_engine(url, pool_size=1, **options)
+
+
+def tidy_sqlite_wal(
+    url: str, *, writes: bool = False, sqlite_wal: bool = False, data_dir: Path | None = None
+) -> None:
+    """Open and close a write-ahead-logged SQLite file once more (after the workers have gone).
+
+    Workers closing their SQLite connections at the same moment may each
+    leave the write-ahead log to the other; the last connection closed
+    checkpoints it and removes the ``-wal`` and ``-shm`` files.  A file the
+    service did not put in WAL mode (a user's file, which is opened read-only
+    with writes off) is not touched.
+    """
+    options: dict[str, Any] = {"writes": writes, "sqlite_wal": sqlite_wal, "data_dir": data_dir}
+    policy = file_policy(url, **options)
+    if policy is None or not policy.wal:
+        return
+    engine = open_engine(url, pool_size=1, **options)
+    try:
+        with engine.connect():
+            pass
+    except Exception as e:  # a database gone away: nothing to tidy
+        log.warn("Could not tidy up {db}: {error}", db=describe(engine), error=str(e))
+    finally:
+        engine.dispose()
+
+
 def ping(engine: Engine) -> None:
     """``SELECT 1`` (blocks; run it in a worker thread)."""
     with engine.connect() as connection:
@@ -173,6 +211,8 @@ __all__ = [
     "file_policy",
     "is_memory_sqlite",
     "open_engine",
+    "open_health_engine",
     "ping",
     "sample_database_url",
+    "tidy_sqlite_wal",
 ]

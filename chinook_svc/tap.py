@@ -34,13 +34,14 @@ from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
 from chinook_svc.database import (
     SampleUnavailable,
     describe,
-    file_policy,
     open_engine,
+    open_health_engine,
     sample_database_url,
+    tidy_sqlite_wal,
 )
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import ThreadPoolRunner
+from chinook_svc.restless.runner import ThreadPoolRunner, default_queue_limit
 from chinook_svc.services import (
     AdoptedPortService,
     DatabaseService,
@@ -48,6 +49,7 @@ from chinook_svc.services import (
     SequentialService,
 )
 from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.health import HealthCheck, HealthService
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
 
@@ -98,6 +100,9 @@ class Options(usage.Options):
             None,
             "Database worker threads (default: connection pool size) [CHINOOK_THREADS]",
         ],
+        ["queue-limit", None, None, "Requests that may wait for a database thread, per lane "
+         "(cheap, heavy); more are refused with 503 (default: 4 per thread, at least 16) "
+         "[CHINOOK_QUEUE_LIMIT]"],
         ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
         [
             "workers",
@@ -221,8 +226,15 @@ def build_service(
     except Exception as e:  # SQLAlchemy's errors: unknown dialect, bad URL arguments ...
         raise usage.UsageError(f"cannot open database: {e}") from None
     token = api_token(settings)
-    pool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
-    runner = ThreadPoolRunner(reactor, pool)
+    threads = pool_size_for(engine)
+    pool = ThreadPool(minthreads=0, maxthreads=threads, name="chinook-db")
+    queue_limit = settings.queue_limit or default_queue_limit(threads)
+    runner = ThreadPoolRunner(reactor, pool, queue_limit=queue_limit)
+    # /healthz checks the database on a thread and a connection of its own.
+    health_engine = open_health_engine(
+        engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)
+    )
+    health, health_pool = HealthCheck.dedicated(health_engine, reactor, load=runner.load)
     writer = None
     if settings.allow_writes and engine.dialect.name == "sqlite":
         # SQLite has one write lock: writes queue in one thread instead of contending for it.
@@ -239,12 +251,15 @@ def build_service(
             engine,
             runner,
             reactor,
-            write_runner=runner if writer is None else ThreadPoolRunner(reactor, writer),
+            write_runner=runner
+            if writer is None
+            else ThreadPoolRunner(reactor, writer, queue_limit=queue_limit),
             allow_writes=settings.allow_writes,
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
             aggregate=aggregate.resource(),
+            health=health,
         )
     except EditionError as e:
         engine.dispose()
@@ -271,6 +286,9 @@ def build_service(
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
     top = SequentialService()
     DatabaseService(engine, pool, writer).setServiceParent(top)
+    HealthService(health_pool, None if health_engine is engine else health_engine).setServiceParent(
+        top
+    )
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
@@ -309,28 +327,6 @@ def file_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _tidy_database(url: str, settings: Settings) -> None:
-    """Open and close a write-ahead-logged SQLite file once more after the workers have gone.
-
-    Workers closing their SQLite connections at the same moment may each
-    leave the write-ahead log to the other; the last connection closed
-    checkpoints it and removes the ``-wal`` and ``-shm`` files.  A file not
-    in WAL mode (a user's file, which is opened read-only with writes off)
-    is not touched.
-    """
-    policy = file_policy(url, **file_options(settings))
-    if policy is None or not policy.wal:
-        return
-    engine = open_engine(url, pool_size=1, **file_options(settings))
-    try:
-        with engine.connect():
-            pass
-    except Exception as e:  # a database gone away: nothing to tidy
-        log.warn("Could not tidy up {db}: {error}", db=describe(engine), error=str(e))
-    finally:
-        engine.dispose()
-
-
 def _supervisor(
     settings: Settings, reactor: Any, url: str, given: Mapping[str, Any], environ: Mapping[str, str]
 ) -> MultiService:
@@ -361,7 +357,7 @@ def _supervisor(
         options,
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
-        after_stop=lambda: _tidy_database(url, settings),
+        after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
     ).setServiceParent(top)
     return top
 

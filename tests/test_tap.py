@@ -26,6 +26,7 @@ from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
+from chinook_svc.web.health import HealthService
 from chinook_svc.web.site import TrackingSite
 
 from .service_support import make_tiny_chinook
@@ -41,7 +42,8 @@ def parts(
     service: MultiService,
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
     """The database, drain and listening children of the service, in start order."""
-    database, upstreams, drain, listening = list(service)
+    database, health, upstreams, drain, listening = list(service)
+    assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
     assert isinstance(drain, DrainService)

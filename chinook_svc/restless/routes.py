@@ -17,6 +17,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.iweb import IRequest
 
 from .cache import ResponseCache
+from .cost import read_cost
 from .endpoint import ApiRequest, Endpoint, Reply, json_reply
 from .errors import ApiError
 from .http import add_error_handling, api_request, write_reply
@@ -224,7 +225,8 @@ class RestlessRoutes:
                 cache.put(key, representation, generation)
             return write_reply(request, reply)
 
-        d = self.runner.run(call_and_represent, endpoint, handler, plain, *ids)
+        cost = read_cost(handler.__name__, plain, endpoint.options.results_per_page)
+        d = self.runner.run(call_and_represent, endpoint, handler, plain, *ids, cost=cost)
         return d.addCallback(done)
 
     @staticmethod

@@ -3,7 +3,7 @@
 ::
 
     /          a JSON index of the collections
-    /healthz   200 when the database answers ``SELECT 1``, else 503
+    /healthz   200 when the database answers ``SELECT 1``, else 503 (``web.health``)
     /api/...   the flask-restless API of the Chinook tables (the engine)
 
 The engine's routes are registered without a prefix (``APIManager(url_prefix="")``)
@@ -22,7 +22,6 @@ from typing import Any
 
 from klein import Klein
 from sqlalchemy.engine import Engine
-from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.iweb import IRequest
@@ -30,12 +29,13 @@ from twisted.web.resource import IResource
 from zope.interface import implementer
 
 from chinook_svc.auth import TokenGuard
-from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import APIManager
 from chinook_svc.restless.endpoint import json_reply
 from chinook_svc.restless.http import add_error_handling, write_reply
 from chinook_svc.restless.runner import Runner
+
+from .health import HEALTH_TIMEOUT, HealthCheck
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
 #: An album's objects embed its artist but not its tracks, as the protocol's example shows.
@@ -45,9 +45,6 @@ EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
     "media_types": ("tracks",),
     "playlists": ("tracks",),
 }
-
-#: Seconds ``/healthz`` waits for ``SELECT 1`` before answering 503.
-HEALTH_TIMEOUT = 5.0
 
 
 READ_ONLY = ("GET",)
@@ -110,6 +107,9 @@ class ChinookApp:
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
+        health: what ``/healthz`` asks (``None``: ``SELECT 1`` through
+            ``runner``, which waits behind API work; the service passes a
+            check with a thread and a connection of its own).
     """
 
     app = Klein()
@@ -129,13 +129,15 @@ class ChinookApp:
         auth_reads: bool = False,
         cache_ttl: float | None = None,
         aggregate: IResource | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
         self._engine = engine
-        self._runner = runner
-        self._clock = clock
-        self._health_timeout = health_timeout
+        if health is None:
+            load = getattr(runner, "load", None)
+            health = HealthCheck(engine, runner, clock, timeout=health_timeout, load=load)
+        self._health = health
         self.models = models if models is not None else models_for(detect_edition(engine))
         self.manager = build_api(
             engine,
@@ -181,20 +183,21 @@ class ChinookApp:
 
     @app.route("/healthz", methods=["GET"])
     async def healthz(self, request: IRequest) -> bytes:
-        """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not."""
+        """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not.
+
+        The check never waits behind API work; ``"load"`` says how busy the
+        API is (``"saturated"``: requests are waiting or being refused), which
+        is not a reason to answer 503.
+        """
         request.setHeader(b"cache-control", b"no-store")
         body: dict[str, Any] = {
             "version": _version(),
             "edition": self.models.edition.name,
             "pid": os.getpid(),
         }
-        try:
-            d = self._runner.run(ping, self._engine)
-            await d.addTimeout(self._health_timeout, self._clock)
-        except CancelledError:
-            raise
-        except Exception as e:
-            self.log.warn("Health check failed: {error!r}", error=e)
+        report = await self._health.check()
+        body["load"] = report.load
+        if not report.database_ok:
             body.update(status="unavailable", database="unavailable")
             return write_reply(request, json_reply(503, body, {"Retry-After": "1"}))
         body.update(status="ok", database="ok")
