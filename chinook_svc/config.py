@@ -62,6 +62,9 @@ class Settings:
         queue_limit: requests that may wait for a database thread, per lane
             (cheap, heavy); more are answered 503 at once (``None``: 4 per
             thread, at least 16).
+        heavy_threads: database threads heavy reads (searches, large pages,
+            functions) may hold at once (``None``: one on SQLite, else all
+            but one).
         debug: more logging. Never shows tracebacks to clients.
         shutdown_timeout: seconds to wait for in-flight requests on stop.
         allow_writes: serve POST/PATCH/PUT/DELETE (read-only otherwise).
@@ -93,6 +96,7 @@ class Settings:
     data_dir: Path | None = None
     threads: int | None = None
     queue_limit: int | None = None
+    heavy_threads: int | None = None
     debug: bool = False
     shutdown_timeout: float = 10.0
     allow_writes: bool = False
@@ -233,6 +237,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("threads", _threads, "threads", "CHINOOK_THREADS", ("THREADS",), "threads"),
     Option("queue_limit", _count, "queue-limit", "CHINOOK_QUEUE_LIMIT", ("QUEUE_LIMIT",),
            "queue_limit"),
+    Option("heavy_threads", _threads, "heavy-threads", "CHINOOK_HEAVY_THREADS",
+           ("HEAVY_THREADS",), "heavy_threads"),
     Option("debug", _bool, "debug", "CHINOOK_DEBUG", ("DEBUG",), "debug"),
     Option("shutdown_timeout", _seconds, None, "CHINOOK_SHUTDOWN_TIMEOUT",
            ("SHUTDOWN_TIMEOUT",), "shutdown_timeout"),

@@ -41,7 +41,11 @@ from chinook_svc.database import (
 )
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import ThreadPoolRunner, default_queue_limit
+from chinook_svc.restless.runner import (
+    ThreadPoolRunner,
+    default_heavy_limit,
+    default_queue_limit,
+)
 from chinook_svc.services import (
     AdoptedPortService,
     DatabaseService,
@@ -103,6 +107,9 @@ class Options(usage.Options):
         ["queue-limit", None, None, "Requests that may wait for a database thread, per lane "
          "(cheap, heavy); more are refused with 503 (default: 4 per thread, at least 16) "
          "[CHINOOK_QUEUE_LIMIT]"],
+        ["heavy-threads", None, None, "Database threads heavy reads (searches, large pages, "
+         "functions) may hold at once (default: 1 on SQLite, else all but one) "
+         "[CHINOOK_HEAVY_THREADS]"],
         ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
         [
             "workers",
@@ -229,7 +236,9 @@ def build_service(
     threads = pool_size_for(engine)
     pool = ThreadPool(minthreads=0, maxthreads=threads, name="chinook-db")
     queue_limit = settings.queue_limit or default_queue_limit(threads)
-    runner = ThreadPoolRunner(reactor, pool, queue_limit=queue_limit)
+    in_process = engine.dialect.name == "sqlite"
+    heavy_limit = settings.heavy_threads or default_heavy_limit(threads, in_process=in_process)
+    runner = ThreadPoolRunner(reactor, pool, queue_limit=queue_limit, heavy_limit=heavy_limit)
     # /healthz checks the database on a thread and a connection of its own.
     health_engine = open_health_engine(
         engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)

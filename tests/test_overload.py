@@ -23,7 +23,6 @@ from twisted.python.failure import Failure
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
 from chinook_svc.restless.cost import read_cost
-from chinook_svc.restless.endpoint import ApiRequest
 from chinook_svc.restless.errors import ApiError
 from chinook_svc.restless.runner import (
     SATURATED_FOR,
@@ -89,6 +88,7 @@ def test_defaults_follow_the_thread_count() -> None:
     """The queue holds 4 calls per thread (at least 16); heavy work leaves one thread free."""
     assert [default_queue_limit(n) for n in (1, 4, 5, 16)] == [16, 16, 20, 64]
     assert [default_heavy_limit(n) for n in (1, 2, 5)] == [1, 1, 4]
+    assert default_heavy_limit(5, in_process=True) == 1
 
 
 def test_a_full_queue_sheds_at_once() -> None:
@@ -153,14 +153,13 @@ def test_a_cancelled_waiting_call_leaves_the_queue() -> None:
 def test_read_cost() -> None:
     """A row by key or a plain first page is cheap; searches, big pages and functions are heavy."""
 
-    def cost(handler: str, **args: str) -> Cost:
-        request = ApiRequest("GET", "http://x/api/tracks", {k: [v] for k, v in args.items()})
-        return read_cost(handler, request, results_per_page=10)
+    def cost(handler: str, q: str | None = None, results_per_page: str | None = None) -> Cost:
+        return read_cost(handler, q, results_per_page, default_page=10)
 
     assert cost("get_single") is Cost.LIGHT
     assert cost("get_relation_member") is Cost.LIGHT
     assert cost("get_many") is Cost.LIGHT
-    assert cost("get_many", page="3", q="{}") is Cost.LIGHT
+    assert cost("get_many", q="{}") is Cost.LIGHT
     assert cost("get_many", results_per_page="10") is Cost.LIGHT
     assert cost("get_many", results_per_page="100") is Cost.HEAVY
     assert cost("get_many", q=json.dumps({"filters": []})) is Cost.HEAVY

@@ -225,7 +225,12 @@ class RestlessRoutes:
                 cache.put(key, representation, generation)
             return write_reply(request, reply)
 
-        cost = read_cost(handler.__name__, plain, endpoint.options.results_per_page)
+        cost = read_cost(
+            handler.__name__,
+            plain.arg("q"),
+            plain.arg("results_per_page"),
+            endpoint.options.results_per_page,
+        )
         d = self.runner.run(call_and_represent, endpoint, handler, plain, *ids, cost=cost)
         return d.addCallback(done)
 

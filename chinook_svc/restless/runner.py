@@ -16,9 +16,10 @@ no threads and no running reactor.
   instead of waiting seconds behind a queue that only grows.
 * **Cheap work first.**  Each call says what it costs (:class:`Cost`).
   Heavy calls (searches, large pages, functions) run on at most
-  ``heavy_limit`` threads at once, one fewer than the pool by default, so a
-  thread is always left for cheap calls (a row by its key, a first page),
-  and a free thread takes a waiting cheap call before a waiting heavy one.
+  ``heavy_limit`` threads at once (:func:`default_heavy_limit`: one fewer
+  than the pool, one on SQLite), so a thread is always left for cheap calls
+  (a row by its key, a first page), and a free thread takes a waiting cheap
+  call before a waiting heavy one.
 * **A deadline per call.**  With ``deadline`` set, a call still running after
   that many seconds fails with :class:`DatabaseUnavailable` (503) at once,
   whatever the database does; ``abort(thread_id)`` is then asked to break the
@@ -75,9 +76,18 @@ def default_queue_limit(threads: int) -> int:
     return max(16, 4 * threads)
 
 
-def default_heavy_limit(threads: int) -> int:
-    """Threads heavy calls may hold at once: all but one (at least one)."""
-    return max(1, threads - 1)
+def default_heavy_limit(threads: int, *, in_process: bool = False) -> int:
+    """Threads heavy calls may hold at once.
+
+    Args:
+        threads: the pool's threads.
+        in_process: the database does its work in this process (SQLite):
+            heavy calls are then mostly Python work that holds the
+            interpreter lock, which more threads do not speed up and which
+            the reactor waits for: one heavy call at a time.  Otherwise all
+            threads but one (at least one), keeping a thread for cheap calls.
+    """
+    return 1 if in_process else max(1, threads - 1)
 
 
 #: Seconds after a refusal during which the load still reads "saturated".
@@ -150,8 +160,7 @@ class ThreadPoolRunner:
         call.deferred = Deferred(lambda d: self._cancel(call))
         if self._may_start(cost):
             self._start(call)
-        elif self.queue_limit is not None and len(self._queues[cost]) >= self.queue_limit:
-            self._refuse(cost)
+        elif self.refuse_now(cost):
             return fail(Overloaded())
         else:
             self._queues[cost].append(call)
@@ -161,6 +170,19 @@ class ThreadPoolRunner:
         if self._running >= self.pool.max:
             return False
         return cost is Cost.LIGHT or self._heavy_running < self.heavy_limit
+
+    def refuse_now(self, cost: Cost) -> bool:
+        """Whether a call of ``cost`` would be refused now; if so, it counts as refused.
+
+        Lets a caller refuse before it does any work for the call (routing,
+        copying the request).
+        """
+        if self._may_start(cost) or self.queue_limit is None:
+            return False
+        if len(self._queues[cost]) < self.queue_limit:
+            return False
+        self._refuse(cost)
+        return True
 
     def _refuse(self, cost: Cost) -> None:
         self.refused += 1

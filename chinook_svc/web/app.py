@@ -35,6 +35,7 @@ from chinook_svc.restless.endpoint import json_reply
 from chinook_svc.restless.http import add_error_handling, write_reply
 from chinook_svc.restless.runner import Runner
 
+from .admission import AdmissionGate, Admits
 from .health import HEALTH_TIMEOUT, HealthCheck
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
@@ -151,6 +152,11 @@ class ChinookApp:
         self._api: IResource = self.manager.resource()
         if token is not None:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
+        if isinstance(runner, Admits) and not cache_ttl:
+            # Refuse what the runner has no room for before routing it (with a
+            # response cache, a request the cache answers needs no room: the
+            # runner refuses after the cache missed).
+            self._api = AdmissionGate(self._api, runner, clock)
         if aggregate is not None and token is not None and auth_reads:
             aggregate = TokenGuard(aggregate, token, protect_reads=True)
         self._aggregate = aggregate
