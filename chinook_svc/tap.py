@@ -40,6 +40,7 @@ from chinook_svc.database import (
     tidy_sqlite_wal,
 )
 from chinook_svc.models import EditionError, detect_edition
+from chinook_svc.restless.engines import call_deadline, held_connections
 from chinook_svc.restless.manager import pool_size_for
 from chinook_svc.restless.runner import (
     ThreadPoolRunner,
@@ -238,12 +239,20 @@ def build_service(
     queue_limit = settings.queue_limit or default_queue_limit(threads)
     in_process = engine.dialect.name == "sqlite"
     heavy_limit = settings.heavy_threads or default_heavy_limit(threads, in_process=in_process)
-    runner = ThreadPoolRunner(reactor, pool, queue_limit=queue_limit, heavy_limit=heavy_limit)
+    # Every call gets a client-side deadline; past it its connection is broken.
+    limits: dict[str, Any] = {
+        "queue_limit": queue_limit,
+        "deadline": call_deadline(settings.statement_timeout),
+        "abort": held_connections(engine).abort,
+    }
+    runner = ThreadPoolRunner(reactor, pool, heavy_limit=heavy_limit, **limits)
     # /healthz checks the database on a thread and a connection of its own.
     health_engine = open_health_engine(
         engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)
     )
-    health, health_pool = HealthCheck.dedicated(health_engine, reactor, load=runner.load)
+    health, health_pool = HealthCheck.dedicated(
+        health_engine, reactor, load=runner.load, abort=held_connections(health_engine).abort
+    )
     writer = None
     if settings.allow_writes and engine.dialect.name == "sqlite":
         # SQLite has one write lock: writes queue in one thread instead of contending for it.
@@ -260,9 +269,7 @@ def build_service(
             engine,
             runner,
             reactor,
-            write_runner=runner
-            if writer is None
-            else ThreadPoolRunner(reactor, writer, queue_limit=queue_limit),
+            write_runner=runner if writer is None else ThreadPoolRunner(reactor, writer, **limits),
             allow_writes=settings.allow_writes,
             token=token,
             auth_reads=settings.auth_reads,

@@ -19,6 +19,7 @@ from chinook_svc.database import (
     open_engine,
     ping,
 )
+from chinook_svc.restless.engines import held_connections
 from chinook_svc.restless.manager import pool_size_for
 
 from .service_support import make_tiny_chinook
@@ -56,9 +57,9 @@ def test_memory_sqlite_is_one_shared_connection(url: str) -> None:
 
 
 def test_servers_pre_ping() -> None:
-    """Database servers get pool_pre_ping, so dropped connections are replaced."""
+    """Database servers get a ping at checkout, so dropped connections are replaced."""
     engine = open_engine("postgresql+psycopg://u:secret@127.0.0.1:1/db")
-    assert engine.pool._pre_ping
+    assert held_connections(engine).pre_ping
     assert "secret" not in describe(engine)
 
 

@@ -20,11 +20,12 @@ no threads and no running reactor.
   than the pool, one on SQLite), so a thread is always left for cheap calls
   (a row by its key, a first page), and a free thread takes a waiting cheap
   call before a waiting heavy one.
-* **A deadline per call.**  With ``deadline`` set, a call still running after
-  that many seconds fails with :class:`DatabaseUnavailable` (503) at once,
-  whatever the database does; ``abort(thread_id)`` is then asked to break the
-  thread's database connection (see ``engines.HeldConnections``) so that the
-  thread comes back too.  Its thread counts as busy until it does.
+* **A deadline per call.**  With ``deadline`` set, a call not done that many
+  seconds after it was asked for (waiting or running) fails with
+  :class:`DatabaseUnavailable` (503) at once, whatever the database does.  A
+  waiting call leaves its queue; for a running one ``abort(thread_id)`` is
+  asked to break the thread's database connection (``held.HeldConnections``)
+  so that the thread comes back too.  Its thread counts as busy until it does.
 
 Refusals and deadlines are logged, at most one line per kind every few
 seconds (:class:`~chinook_svc.restless.outages.OutageLog`).
@@ -164,6 +165,8 @@ class ThreadPoolRunner:
             return fail(Overloaded())
         else:
             self._queues[cost].append(call)
+        if self.deadline is not None and self._clock is not None and not call.deferred.called:
+            call.timer = self._clock.callLater(self.deadline, self._overdue, call)
         return call.deferred
 
     def _may_start(self, cost: Cost) -> bool:
@@ -200,6 +203,8 @@ class ThreadPoolRunner:
 
     def _cancel(self, call: _Call) -> None:
         """The caller went away: a waiting call leaves its queue; a running one runs on."""
+        if call.timer is not None and call.timer.active():
+            call.timer.cancel()
         if call.state == "waiting":
             call.state = "dropped"
             self._queues[call.cost].remove(call)
@@ -217,8 +222,6 @@ class ThreadPoolRunner:
         self._running += 1
         if call.cost is Cost.HEAVY:
             self._heavy_running += 1
-        if self.deadline is not None and self._clock is not None:
-            call.timer = self._clock.callLater(self.deadline, self._overdue, call)
         self.pool.callInThreadWithCallback(
             lambda ok, result: self._reactor.callFromThread(self._finished, call, ok, result),
             self._in_thread,
@@ -247,20 +250,23 @@ class ThreadPoolRunner:
         self._pump()
 
     def _overdue(self, call: _Call) -> None:
-        """A call ran past its deadline: answer 503 now, and break its connection."""
-        if call.state != "running":
+        """A call is past its deadline: answer 503 now; drop it, or break its connection."""
+        if call.state not in ("waiting", "running"):
             return
         self.overdue += 1
         self._log.note(
             "deadline",
-            "503 Database unavailable: {count} {name} call(s) ran past their {seconds:g} s "
-            "deadline; their connections are closed",
+            "503 Database unavailable: {count} {name} call(s) not done within their "
+            "{seconds:g} s deadline (running ones get their connections closed)",
             name=self._name,
             seconds=self.deadline,
         )
+        if call.state == "waiting":
+            call.state = "dropped"
+            self._queues[call.cost].remove(call)
         if not call.deferred.called:
             call.deferred.errback(DatabaseUnavailable())
-        if self._abort is not None and call.thread is not None:
+        if call.state == "running" and self._abort is not None and call.thread is not None:
             self._abort(call.thread)
 
     # -- reporting ------------------------------------------------------------------
