@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from treq.testing import StubTreq
 from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from chinook_svc.database import open_engine
@@ -96,7 +97,13 @@ def test_a_full_queue_sheds_at_once() -> None:
     runner, pool, reactor = make_runner(2, queue_limit=3)
     accepted = [runner.run(lambda i=i: i) for i in range(5)]
     assert len(pool.held) == 2  # never more work in the pool than threads
-    refused = runner.run(lambda: "too many")
+    with capturedLogs() as events:
+        refused = runner.run(lambda: "too many")
+        outcome(runner.run(lambda: "too many again"))  # counted, not logged
+    assert [formatEvent(e) for e in events] == [
+        "503 Server overloaded: 1 request(s) refused, the database queue for light work is "
+        "full (3 waiting, 2 threads busy)"
+    ]
     failure = outcome(refused)
     assert isinstance(failure, Failure) and failure.check(Overloaded)
     error = failure.value

@@ -4,7 +4,8 @@ Bad input that only the database notices (a type it cannot compare, a value
 out of range, a required column left out) is the client's fault: 400.  A
 database that is down, locked or too slow is not: 503, so that clients retry
 and load balancers notice.  The SQL text and driver messages never reach the
-client.
+client; the 503s are logged, at most one line every few seconds
+(``outages.OutageLog``).
 
 The drivers do not agree on exception classes (MariaDB's "field has no
 default value", error 1364, arrives as ``OperationalError``, which would
@@ -21,6 +22,7 @@ import enum
 from sqlalchemy import exc as sa_exc
 
 from .errors import UNABLE_TO_CONSTRUCT, ApiError, DatabaseUnavailable
+from .outages import DATABASE_ERRORS
 
 
 class Fault(enum.Enum):
@@ -255,11 +257,29 @@ def is_conflict(exc: sa_exc.SQLAlchemyError) -> bool:
     return classify(exc) is Fault.CONFLICT
 
 
+def _cause(exc: BaseException) -> str:
+    """The exception's class and the first line of the driver's message (no SQL)."""
+    orig = _orig(exc)
+    source = orig if orig is not None else exc
+    lines = str(source).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200] if lines else type(source).__name__}"
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The 503 for ``exc``, logged (rate-limited: the first at once, then a count)."""
+    DATABASE_ERRORS.note(
+        "unavailable",
+        "503 Database unavailable: {count} request(s) since the last report; last cause: {cause}",
+        cause=_cause(exc),
+    )
+    return DatabaseUnavailable()
+
+
 def read_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
     """The API error for a database exception raised while reading."""
     fault = classify(exc)
     if fault is Fault.UNAVAILABLE:
-        return DatabaseUnavailable()
+        return unavailable(exc)
     if fault is Fault.INTERNAL:
         return ApiError(500, "Internal server error")
     return ApiError(400, UNABLE_TO_CONSTRUCT, detail="the database rejected the query")
@@ -277,7 +297,7 @@ def write_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
     if fault is Fault.INTEGRITY:
         return ApiError(400, "IntegrityError")
     if fault is Fault.UNAVAILABLE:
-        return DatabaseUnavailable()
+        return unavailable(exc)
     if fault is Fault.CLIENT and isinstance(exc, (sa_exc.DataError, sa_exc.ProgrammingError)):
         return ApiError(400, type(exc).__name__)
     return read_error(exc)

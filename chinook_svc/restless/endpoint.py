@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, Engine
 from . import errors, keyset
 from .aggregates import FUNCTIONS, Aggregate, aggregate, results
 from .compile import CompiledSearch, Compiler, FieldRules
-from .dberrors import read_error
+from .dberrors import read_error, unavailable
 from .dialects import DialectRules, rules_for
 from .errors import ApiError, NotFound, ProcessingException, QueryError
 from .loader import SearchRunner, build_objects, relation_loader
@@ -171,8 +171,8 @@ class Endpoint:
     def _connect(self) -> Connection:
         try:
             return self.engine.connect()
-        except sa_exc.SQLAlchemyError:
-            raise errors.DatabaseUnavailable() from None
+        except sa_exc.SQLAlchemyError as e:
+            raise unavailable(e) from None
 
     # -- pagination -------------------------------------------------------------
 
