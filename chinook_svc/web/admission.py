@@ -10,7 +10,8 @@ request's cost from its URL alone (``restless.cost.url_cost``) and, when that
 cost's lane is full, answers the same 503 JSON from a prepared body.
 
 Then it enforces the ``Retry-After`` it sent: the refused client's connection
-is not read from for ``pause`` seconds, so a client that asks again at once
+is not read from for ``pause`` seconds (doubling, up to 8 s, while the
+refusals on it go on), so a client that asks again at once
 waits for its next answer instead of making the reactor spin on refusals
 (each refusal costs reactor time, and with database threads busy in Python,
 several waits for the interpreter lock).  The 503 itself leaves at once, and
@@ -21,6 +22,7 @@ connection carries other clients' requests too.
 
 from __future__ import annotations
 
+import weakref
 from typing import Any, Protocol, runtime_checkable
 
 from twisted.internet.interfaces import IReactorTime
@@ -35,8 +37,10 @@ from chinook_svc.restless.runner import Cost, Overloaded
 
 _OVERLOADED = Overloaded()
 _REPLY = json_reply(_OVERLOADED.status, _OVERLOADED.body(), _OVERLOADED.headers)
-#: Seconds a refused connection is left unread (``Retry-After``, enforced).
+#: Seconds a refused connection is left unread (``Retry-After``, enforced), doubling with
+#: each refusal in a row on that connection up to ``MAX_PAUSE``.
 PAUSE = 1.0
+MAX_PAUSE = 8.0
 #: Headers of a request relayed by a proxy, whose connection carries other clients' requests.
 _PROXY_HEADERS = (b"x-forwarded-for", b"forwarded", b"via")
 #: Methods refused at the gate: reads (writes go through their own lane and are refused there).
@@ -58,13 +62,19 @@ def _arg(request: IRequest, name: bytes) -> str | None:
 
 @implementer(IResource)
 class _Refusal:
-    """Writes the prepared 503, then reads nothing more from that connection for a while."""
+    """Writes the prepared 503, then reads nothing more from that connection for a while.
+
+    The pause doubles with each refusal in a row on the same connection (a
+    client that keeps ignoring ``Retry-After``), up to ``MAX_PAUSE``; a request
+    let through on it starts again from ``pause``.
+    """
 
     isLeaf = True
 
     def __init__(self, clock: IReactorTime, pause: float) -> None:
         self._clock = clock
         self._pause = pause
+        self._strikes: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
     def render(self, request: IRequest) -> bytes:
         """503 ``Server overloaded``, ``Retry-After: 1``."""
@@ -72,15 +82,22 @@ class _Refusal:
         finished = getattr(request, "notifyFinish", None)
         proxied = any(request.getHeader(name) is not None for name in _PROXY_HEADERS)
         if self._pause > 0 and transport is not None and finished is not None and not proxied:
-            finished().addCallbacks(lambda _: self._hold(transport), lambda _: None)
+            strikes = self._strikes[transport] = self._strikes.get(transport, 0) + 1
+            pause = min(self._pause * 2 ** (strikes - 1), MAX_PAUSE)
+            finished().addCallbacks(lambda _: self._hold(transport, pause), lambda _: None)
         return write_reply(request, _REPLY)
 
-    def _hold(self, transport: Any) -> None:
+    def admitted(self, request: IRequest) -> None:
+        """A request on this connection was let through: its next refusal pauses briefly."""
+        if self._strikes:
+            self._strikes.pop(getattr(request, "transport", None), None)
+
+    def _hold(self, transport: Any, pause: float) -> None:
         """Stop reading the connection for ``pause`` seconds (its next request waits)."""
         if not getattr(transport, "connected", False):
             return
         transport.pauseProducing()
-        self._clock.callLater(self._pause, _resume, transport)
+        self._clock.callLater(pause, _resume, transport)
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
         """A leaf: never asked."""
@@ -129,6 +146,7 @@ class AdmissionGate:
             )
             if self._runner.refuse_now(cost):
                 return self._refusal
+            self._refusal.admitted(request)
         if getattr(self._api, "isLeaf", False):
             # A leaf renders the whole remaining path: give back the segment Site consumed.
             request.postpath.insert(0, request.prepath.pop())
