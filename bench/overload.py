@@ -5,6 +5,8 @@ Usage::
     .venv/bin/python bench/overload.py                       # SQLite and PostgreSQL, 15 s each
     .venv/bin/python bench/overload.py -d 30s --connections 256 512 1024
     .venv/bin/python bench/overload.py --databases sqlite --configs "" "--heavy-threads 1"
+    git archive <commit> | tar -x -C /tmp/base     # the service before, side by side:
+    .venv/bin/python bench/overload.py --configs "" "base=/tmp/base"
 
 For each database (a fresh copy of the bundled sample: a SQLite file, a new
 PostgreSQL schema dropped afterwards), each connection count and each
@@ -115,12 +117,20 @@ class Prober(threading.Thread):
 
 
 def start(db_url: str, workdir: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], int]:
-    """``twistd -n chinook`` on a free port, up and answering /healthz (at most 60 s)."""
+    """``twistd -n chinook`` on a free port, up and answering /healthz (at most 60 s).
+
+    ``extra`` holds options of ``twistd chinook``; a first item ``base=DIR``
+    serves the ``chinook_svc`` found in DIR instead (an older checkout).
+    """
+    env = dict(os.environ)
+    if extra and extra[0].startswith("base="):
+        env["PYTHONPATH"] = extra[0].removeprefix("base=")
+        extra = extra[1:]
     port = free_port()
     args = [str(BIN / "twistd"), "-n", "--pidfile=", f"--logfile={workdir / 'twistd.log'}",
             "chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", db_url,
             *extra]  # fmt: skip
-    process = subprocess.Popen(args, cwd=workdir)
+    process = subprocess.Popen(args, cwd=workdir, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
         try:
@@ -192,7 +202,8 @@ def main() -> int:
     parser.add_argument(
         "--configs", nargs="+", default=["", "--queue-limit 1000000"],
         help="twistd chinook options to compare, one string per configuration "
-        "(default: the service's defaults, and a practically unbounded queue)",
+        "(default: the service's defaults, and a practically unbounded queue); "
+        "'base=DIR' first serves the chinook_svc of another checkout in DIR",
     )  # fmt: skip
     parser.add_argument("--postgres", default=POSTGRES, help="PostgreSQL URL to load into")
     args = parser.parse_args()
