@@ -242,3 +242,26 @@ def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "chinook_svc.sample", None)
     with pytest.raises(UsageError, match="pass --db URL"):
         tap.build_service(Settings(), MemoryReactorClock())
+
+
+def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> None:
+    """The API's runner: bounded lanes, one heavy thread on SQLite, a deadline; /healthz apart."""
+    service, _ = built(threads=3, queue_limit=7, statement_timeout=2.0)
+    database, health = list(service)[:2]
+    assert isinstance(health, HealthService)
+    assert health.pool.max == 1 and health.engine is not None
+    assert health.engine is not database.engine  # a connection of its own
+    root = parts(service)[2].factory.resource
+    gate = root._children[b"api"]
+    runner = gate._runner
+    assert (runner.pool, runner.queue_limit, runner.heavy_limit, runner.deadline) == (
+        database.pool,
+        7,
+        1,
+        3.0,
+    )
+    health.engine.dispose()
+    service, _ = built(threads=3)
+    runner = parts(service)[2].factory.resource._children[b"api"]._runner
+    assert (runner.queue_limit, runner.deadline) == (16, 6.0)
+    list(service)[1].engine.dispose()
