@@ -22,10 +22,10 @@ from pathlib import Path
 from sqlalchemy import Column, Integer, String, create_engine, func, select
 from sqlalchemy.orm import DeclarativeBase
 
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.endpoint import ApiRequest
-from chinook_svc.restless.keyset import encode_cursor
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import APIManager, ApiRequest, InlineRunner
+from chinook_svc.restless._api import answer
+from chinook_svc.restless._keyset import encode_cursor
+from chinook_svc.restless._render import JSON_RENDERER as JSON
 
 DATA = Path(__file__).resolve().parent / ".peers" / "data"
 PER_PAGE = 10
@@ -90,7 +90,7 @@ def main() -> None:
     print(f"table: {args.rows:,} rows in {path} (ready in {time.perf_counter() - started:.1f} s)")
     engine = create_engine(f"sqlite:///{path}")
     manager = APIManager(engine, runner=InlineRunner())
-    endpoint = manager.create_api(Event, collection_name="events", results_per_page=PER_PAGE)
+    api = manager.create_api(Event, collection_name="events", results_per_page=PER_PAGE)
     base = "http://127.0.0.1/api/events"
     q_key = json.dumps({}, sort_keys=True, separators=(",", ":"))
     print(f"\n| page (of {args.rows // PER_PAGE:,}) | offset: page=N (ms) | cursor (ms) |")
@@ -99,8 +99,8 @@ def main() -> None:
         by_offset = ApiRequest("GET", base, {"page": [str(page)]})
         cursor = "" if page == 1 else encode_cursor(((page - 1) * PER_PAGE,), q_key)
         by_cursor = ApiRequest("GET", base, {"cursor": [cursor]})
-        offset_ms = timed(lambda r=by_offset: endpoint.call(endpoint.get_many, r), args.repeat)
-        cursor_ms = timed(lambda r=by_cursor: endpoint.call(endpoint.get_many, r), args.repeat)
+        offset_ms = timed(lambda r=by_offset: answer(api.reads.get_many, r, JSON), args.repeat)
+        cursor_ms = timed(lambda r=by_cursor: answer(api.reads.get_many, r, JSON), args.repeat)
         print(f"| {page:,} | {offset_ms:.2f} | {cursor_ms:.2f} |")
     engine.dispose()
 

@@ -33,8 +33,9 @@ from sqlalchemy import event
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.endpoint import ApiRequest
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import ApiRequest, InlineRunner
+from chinook_svc.restless._api import answer
+from chinook_svc.restless._render import JSON_RENDERER as JSON
 from chinook_svc.web.app import build_api
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "compare"))
@@ -105,20 +106,20 @@ def main() -> None:
         lambda *a, **k: statements.__setitem__(0, statements[0] + 1),
     )
     manager = build_api(engine, InlineRunner(), DEFAULT)
-    endpoints = {e.options.collection_name: e for e in manager.registry.endpoints()}
+    apis = {api.options.collection_name: api for api in manager.registry.apis()}
     print(f"database: {url}; {args.requests} requests per endpoint\n")
     print("| endpoint | ms per request (no profiler) | SQL statements per request |")
     print("|---|---:|---:|")
     profiles = {}
     for name in args.endpoints:
-        endpoint = endpoints[ENDPOINTS[name].collection]
+        api = apis[ENDPOINTS[name].collection]
         request, instid = api_request(ENDPOINTS[name])
 
-        def one(endpoint=endpoint, request=request, instid=instid):  # type: ignore[no-untyped-def]
+        def one(api=api, request=request, instid=instid):  # type: ignore[no-untyped-def]
             if instid is None:
-                reply = endpoint.call(endpoint.get_many, request)
+                reply = answer(api.reads.get_many, request, JSON)
             else:
-                reply = endpoint.call(endpoint.get_single, request, instid)
+                reply = answer(api.reads.get_single, request, JSON, instid)
             assert reply.status == 200, reply.body
             return reply
 

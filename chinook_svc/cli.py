@@ -20,7 +20,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 
-from . import __version__
+from ._version import __version__
 from .sample import LoadReport, SampleError, default_sample_path, load_sample
 
 

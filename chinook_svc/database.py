@@ -16,8 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 from twisted.logger import Logger
 
-from chinook_svc.restless.engines import create_database_engine, is_memory_sqlite
-from chinook_svc.restless.sqlite import BUSY_TIMEOUT_MS, SqliteAccess
+from chinook_svc.restless import (
+    BUSY_TIMEOUT_MS,
+    SqliteAccess,
+    create_database_engine,
+    is_memory_sqlite,
+)
 
 log = Logger()
 
@@ -115,7 +119,7 @@ def open_engine(
     sqlite_wal: bool = False,
     data_dir: Path | None = None,
 ) -> Engine:
-    """A SQLAlchemy engine for the service (``restless.engines.create_database_engine``).
+    """A SQLAlchemy engine for the service (``restless.create_database_engine``).
 
     SQLite files get a ``busy_timeout`` and foreign keys enforced.  A user's
     file is never changed by reading it: with writes off it is opened

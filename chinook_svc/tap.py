@@ -1,26 +1,29 @@
-"""``twistd chinook``: command-line options and the one place the service is wired.
+"""``twistd chinook``: the one place the service is wired.
 
 ``makeService`` is the only code that imports the global reactor; it hands
 it to :func:`build_service`, which builds, in order: Settings → engine →
-thread pool (as big as the connection pool) → runner → ``ChinookApp`` →
+thread pools and runners (``restless.database_threads``: as big as the
+connection pool, and SQLite's writer thread; bounded queues, a deadline per
+call) and ``/healthz``'s own thread and connection → ``ChinookApp`` →
 ``TrackingSite`` (tracebacks never shown) → ``strports.service(listen, site)``,
 all in one :class:`~chinook_svc.services.SequentialService`. The plugin
 (``twisted/plugins/chinook_plugin.py``) and ``chinook.tac`` both call
-``makeService``.
+``makeService``; :class:`Options` (generated from the settings' declarations,
+``chinook_svc.options``) is re-exported here for the plugin.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Mapping
+from contextlib import ExitStack
 from typing import Any
 
+from sqlalchemy.engine import Engine
 from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
-from twisted.python.threadpool import ThreadPool
 
 from chinook_svc.aggregate import (
     AggregateRoutes,
@@ -30,7 +33,7 @@ from chinook_svc.aggregate import (
     make_http_client,
 )
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
-from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings
+from chinook_svc.config import Settings
 from chinook_svc.database import (
     SampleUnavailable,
     describe,
@@ -40,129 +43,27 @@ from chinook_svc.database import (
     tidy_sqlite_wal,
 )
 from chinook_svc.models import EditionError, detect_edition
-from chinook_svc.restless.engines import call_deadline, held_connections
-from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import (
-    ThreadPoolRunner,
-    default_heavy_limit,
+from chinook_svc.options import Options
+from chinook_svc.restless import (
+    call_deadline,
+    database_threads,
     default_queue_limit,
+    pool_size_for,
 )
 from chinook_svc.services import (
     AdoptedPortService,
     DatabaseService,
     DrainService,
     SequentialService,
+    with_backlog,
 )
 from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.edge import EdgeLimits
 from chinook_svc.web.health import HealthCheck, HealthService
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
 
 log = Logger()
-
-
-class Options(usage.Options):
-    """Options of ``twistd chinook``; each overrides its ``CHINOOK_*`` variable.
-
-    Args:
-        environ: the environment to read ``CHINOOK_*`` from (default:
-            ``os.environ``); tests pass their own.
-    """
-
-    synopsis = "[--listen ENDPOINT] [--db URL] [--config FILE] [options]"
-    longdesc = (
-        "Serve a Chinook database as a flask-restless 0.17 compatible JSON API. "
-        "Without --db, the embedded Chinook sample is served. Precedence: options, "
-        "then CHINOOK_* environment variables, then the config file, then defaults."
-    )
-    optParameters = [
-        [
-            "listen",
-            None,
-            None,
-            f"Endpoint to listen on (default {DEFAULT_LISTEN}) [CHINOOK_LISTEN]",
-        ],
-        ["db", None, None, "SQLAlchemy database URL (default: the embedded sample) [CHINOOK_DB]"],
-        ["config", None, None, "config.cfg or .toml config file [CHINOOK_CONFIG]"],
-        ["access-log", None, None, "Append an access log to this file [CHINOOK_ACCESS_LOG]"],
-        [
-            "statement-timeout",
-            None,
-            None,
-            "Seconds one SQL statement may run, 0: no limit (default 5) "
-            "[CHINOOK_STATEMENT_TIMEOUT]",
-        ],
-        [
-            "cache-ttl",
-            None,
-            None,
-            "Keep GET answers in memory this many seconds; writes "
-            "empty the cache (default: no cache) [CHINOOK_CACHE_TTL]",
-        ],
-        [
-            "threads",
-            None,
-            None,
-            "Database worker threads (default: connection pool size) [CHINOOK_THREADS]",
-        ],
-        ["queue-limit", None, None, "Requests that may wait for a database thread, per lane "
-         "(cheap, heavy); more are refused with 503 (default: 4 per thread, at least 16) "
-         "[CHINOOK_QUEUE_LIMIT]"],
-        ["heavy-threads", None, None, "Database threads heavy reads (searches, large pages, "
-         "functions) may hold at once (default: 1 on SQLite, else all but one) "
-         "[CHINOOK_HEAVY_THREADS]"],
-        ["data-dir", None, None, "Where the embedded sample is kept [CHINOOK_DATA_DIR]"],
-        [
-            "workers",
-            None,
-            None,
-            "Server processes sharing the socket (default 1) [CHINOOK_WORKERS]",
-        ],
-        [
-            "api-token-file",
-            None,
-            None,
-            "File with the bearer token writes must carry "
-            "[CHINOOK_API_TOKEN_FILE; or the token itself in CHINOOK_API_TOKEN]",
-        ],
-        ["aggregate-timeout", None, None, "Seconds each /aggregate call may take (default 2) "
-         "[CHINOOK_AGGREGATE_TIMEOUT]"],
-        ["aggregate-deadline", None, None, "Seconds a whole /aggregate request may take "
-         "(default 5) [CHINOOK_AGGREGATE_DEADLINE]"],
-        ["aggregate-concurrency", None, None, "Upstream calls in flight at once (default 16) "
-         "[CHINOOK_AGGREGATE_CONCURRENCY]"],
-        ["aggregate-max-bytes", None, None, "Largest upstream body (default 1048576) "
-         "[CHINOOK_AGGREGATE_MAX_BYTES]"],
-    ]  # fmt: skip
-    optFlags = [
-        ["debug", None, "Log more (never shows tracebacks to clients) [CHINOOK_DEBUG]"],
-        ["allow-writes", None, "Serve POST/PATCH/PUT/DELETE, behind the bearer token "
-         "[CHINOOK_ALLOW_WRITES]"],
-        ["auth-reads", None, "Reads need the bearer token too [CHINOOK_AUTH_READS]"],
-        ["sqlite-wal", None, "With --allow-writes, switch a SQLite file to write-ahead "
-         "logging (default: its journal mode is left alone) [CHINOOK_SQLITE_WAL]"],
-    ]  # fmt: skip
-
-    settings: Settings
-
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        super().__init__()
-        self["aggregate-source"] = []
-        self._environ = os.environ if environ is None else environ
-
-    def opt_aggregate_source(self, value: str) -> None:
-        """Upstream of /aggregate, NAME=URL, repeatable [CHINOOK_AGGREGATE_SOURCES, ;-separated]"""
-        self["aggregate-source"].append(value)
-
-    def postOptions(self) -> None:
-        """Merge options, environment and config file into :attr:`settings`."""
-        given: dict[str, Any] = dict(self)
-        # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
-        for flag in ("debug", "allow-writes", "auth-reads", "sqlite-wal"):
-            given[flag] = True if self[flag] else None
-        given["aggregate-source"] = list(self["aggregate-source"]) or None
-        self.given = given
-        self.settings = load_settings(given, self._environ)
 
 
 def api_token(settings: Settings) -> bytes | None:
@@ -206,6 +107,7 @@ def build_service(
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
     inherited listening socket's descriptor and family) instead of binding.
+    Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
         usage.UsageError: the database cannot be opened or served, or the
@@ -233,43 +135,51 @@ def build_service(
         ) from None
     except Exception as e:  # SQLAlchemy's errors: unknown dialect, bad URL arguments ...
         raise usage.UsageError(f"cannot open database: {e}") from None
+    with ExitStack() as on_failure:
+        on_failure.callback(engine.dispose)
+        # /healthz checks the database on a connection of its own.
+        health_engine = open_health_engine(
+            engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)
+        )
+        if health_engine is not engine:
+            on_failure.callback(health_engine.dispose)
+        service = _serve(settings, reactor, engine, health_engine, adopt)
+        on_failure.pop_all()  # built: its services dispose of the engines on stop
+    return service
+
+
+def _serve(
+    settings: Settings,
+    reactor: Any,
+    engine: Engine,
+    health_engine: Engine,
+    adopt: tuple[int, socket.AddressFamily] | None,
+) -> MultiService:
+    """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
-    threads = pool_size_for(engine)
-    pool = ThreadPool(minthreads=0, maxthreads=threads, name="chinook-db")
-    queue_limit = settings.queue_limit or default_queue_limit(threads)
-    in_process = engine.dialect.name == "sqlite"
-    heavy_limit = settings.heavy_threads or default_heavy_limit(threads, in_process=in_process)
-    # Every call gets a client-side deadline; past it its connection is broken.
-    limits: dict[str, Any] = {
-        "queue_limit": queue_limit,
-        "deadline": call_deadline(settings.statement_timeout),
-        "abort": held_connections(engine).abort,
-    }
-    runner = ThreadPoolRunner(reactor, pool, heavy_limit=heavy_limit, **limits)
-    # /healthz checks the database on a thread and a connection of its own.
-    health_engine = open_health_engine(
-        engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)
+    # Bounded queues, and a deadline after which a call's connection is broken.
+    threads = database_threads(
+        reactor,
+        engine,
+        writes=settings.allow_writes,
+        queue_limit=settings.queue_limit or default_queue_limit(pool_size_for(engine)),
+        heavy_limit=settings.heavy_threads,
+        deadline=call_deadline(settings.statement_timeout),
     )
-    health, health_pool = HealthCheck.dedicated(
-        health_engine, reactor, load=runner.load, abort=held_connections(health_engine).abort
-    )
-    writer = None
-    if settings.allow_writes and engine.dialect.name == "sqlite":
-        # SQLite has one write lock: writes queue in one thread instead of contending for it.
-        writer = ThreadPool(minthreads=0, maxthreads=1, name="chinook-db-writer")
+    # /healthz never waits behind API work: a thread of its own.
+    health, health_threads = HealthCheck.dedicated(health_engine, reactor, load=threads.runner.load)
     try:
         aggregate_settings = aggregate_settings_for(settings)
     except ValueError as e:
-        engine.dispose()
         raise usage.UsageError(f"aggregate: {e}") from None
     http_client, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_client, reactor)
     try:
         app = ChinookApp(
             engine,
-            runner,
+            threads.runner,
             reactor,
-            write_runner=runner if writer is None else ThreadPoolRunner(reactor, writer, **limits),
+            write_runner=threads.write_runner,
             allow_writes=settings.allow_writes,
             token=token,
             auth_reads=settings.auth_reads,
@@ -278,10 +188,8 @@ def build_service(
             health=health,
         )
     except EditionError as e:
-        engine.dispose()
         raise usage.UsageError(str(e)) from None
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
-        engine.dispose()
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
     site = TrackingSite(
@@ -290,25 +198,32 @@ def build_service(
         reactor=reactor,
         verbose=settings.debug,
         access_log=settings.access_log,
+        limits=edge_limits(settings),
+        body_policy=app.body_policy,
     )
     try:
         listening = (
-            strports.service(settings.listen, site, reactor=reactor)
+            strports.service(
+                with_backlog(settings.listen, settings.listen_backlog), site, reactor=reactor
+            )
             if adopt is None
             else AdoptedPortService(reactor, *adopt, site)
         )
     except (ValueError, KeyError, TypeError) as e:
-        engine.dispose()
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
     top = SequentialService()
-    DatabaseService(engine, pool, writer).setServiceParent(top)
-    HealthService(health_pool, None if health_engine is engine else health_engine).setServiceParent(
-        top
-    )
+    DatabaseService(engine, threads.pool, threads.writer).setServiceParent(top)
+    health_owned = None if health_engine is engine else health_engine
+    HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def edge_limits(settings: Settings) -> EdgeLimits:
+    """The HTTP edge's limits: the settings' deadlines, the edge's defaults for the rest."""
+    return EdgeLimits(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout)
 
 
 def aggregate_settings_for(settings: Settings) -> AggregateSettings:
@@ -368,7 +283,7 @@ def _supervisor(
     top = MultiService()
     WorkerPoolService(
         reactor,
-        settings.listen,
+        with_backlog(settings.listen, settings.listen_backlog),
         settings.workers,
         options,
         environ,

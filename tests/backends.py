@@ -22,9 +22,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from chinook_svc import models
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.engines import create_database_engine
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import APIManager, InlineRunner, create_database_engine
 from chinook_svc.sample import load_sample
 
 from .restless_client import Client

@@ -2,7 +2,7 @@
 
 Requests go through a real ``Agent`` and a real ``Site`` over in-memory
 transports (treq's testing tools); database calls run inline
-(:class:`~chinook_svc.restless.runner.InlineRunner`), so a request completes
+(:class:`~chinook_svc.restless.InlineRunner`), so a request completes
 on ``flush()`` without threads or a running reactor.
 """
 

@@ -24,10 +24,12 @@ from twisted.web.server import Site
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.cost import url_cost
-from chinook_svc.restless.runner import Cost
+from chinook_svc.restless import Cost, url_cost
+from chinook_svc.web import admission
 from chinook_svc.web.admission import AdmissionGate
 from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.edge import EdgeLimits
+from chinook_svc.web.site import InFlight, TrackingSite
 
 from .service_support import make_tiny_chinook
 from .test_overload import make_runner, send
@@ -86,6 +88,44 @@ def test_cheap_reads_are_refused_when_their_own_lane_is_full(tmp_path: Path) -> 
     engine.dispose()
 
 
+def test_a_read_without_the_token_is_401_not_503(tmp_path: Path) -> None:
+    """With --auth-reads the token is checked first: no token, 401, never counted as refused."""
+    engine = open_engine(make_tiny_chinook(tmp_path / "tiny.db"))
+    runner, pool, reactor_ = make_runner(1, queue_limit=1)
+    token = "t" * 32
+    app = ChinookApp(
+        engine, runner, reactor_, models=DEFAULT, token=token.encode(), auth_reads=True
+    )
+    stub = StubTreq(app.resource())
+    auth = {"Authorization": f"Bearer {token}"}
+    send(stub, "http://x/api/albums/1", auth)
+    send(stub, "http://x/api/albums/2", auth)  # the one thread busy, the lane full
+    anonymous = send(stub, "http://x/api/albums/3")
+    assert anonymous[0][0] == 401 and runner.refused == 0
+    assert send(stub, "http://x/api/albums/3", auth) == [(503, {"message": "Server overloaded"})]
+    assert runner.refused == 1
+    while pool.held:
+        pool.finish()
+    engine.dispose()
+
+
+def test_the_shipped_nginx_config_marks_api_requests_as_relayed() -> None:
+    """deploy/nginx-chinook.conf sets a header the gate knows, so nginx's connections never pause.
+
+    nginx keeps upstream connections alive and sends many clients' requests
+    on each; pausing one after a refusal would delay them all.
+    """
+    config = (Path(__file__).resolve().parent.parent / "deploy" / "nginx-chinook.conf").read_text()
+    location = config[config.index("location / {") :]
+    location = location[: location.index("}")]
+    relayed = [
+        line.split()[1].lower().encode()
+        for line in location.splitlines()
+        if line.strip().startswith("proxy_set_header")
+    ]
+    assert set(relayed) & set(admission._PROXY_HEADERS)
+
+
 class Refuser:
     """A runner that has no room for anything."""
 
@@ -98,12 +138,21 @@ class Refuser:
         return True
 
 
-@pytest.fixture
-def refusing_site() -> Any:
-    """A gate (pause 0.5 s) in front of a resource it never reaches, on 127.0.0.1."""
+@pytest.fixture(params=["twisted", "service"])
+def refusing_site(request: pytest.FixtureRequest) -> Any:
+    """A gate (pause 0.5 s) in front of a resource it never reaches, on 127.0.0.1.
+
+    Served by Twisted's own ``Site``, and by the service's (``TrackingSite``,
+    whose HTTP edge has its own channel, deadlines and body policy).
+    """
     root = Resource()
     root.putChild(b"api", AdmissionGate(Resource(), Refuser(), reactor, pause=0.5))
-    port = reactor.listenTCP(0, Site(root), interface="127.0.0.1")
+    site = (
+        Site(root)
+        if request.param == "twisted"
+        else TrackingSite(root, InFlight(), reactor=reactor, limits=EdgeLimits())
+    )
+    port = reactor.listenTCP(0, site, interface="127.0.0.1")
     yield f"http://127.0.0.1:{port.getHost().port}/api/albums"
     port.stopListening()
 

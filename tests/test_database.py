@@ -19,8 +19,8 @@ from chinook_svc.database import (
     open_engine,
     ping,
 )
-from chinook_svc.restless.engines import held_connections
-from chinook_svc.restless.manager import pool_size_for
+from chinook_svc.restless import pool_size_for
+from chinook_svc.restless._held import held_connections
 
 from .service_support import make_tiny_chinook
 

@@ -33,8 +33,9 @@ from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 
-from chinook_svc.restless.dberrors import is_unavailable
-from chinook_svc.restless.engines import create_database_engine, held_connections
+from chinook_svc.restless import create_database_engine
+from chinook_svc.restless._dberrors import is_unavailable
+from chinook_svc.restless._held import held_connections
 from chinook_svc.sample import load_sample
 
 from . import backends

@@ -28,11 +28,9 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import DeclarativeBase
 
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.dberrors import read_error
-from chinook_svc.restless.engines import check_database, create_database_engine
-from chinook_svc.restless.prepared import PreparedCache
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import APIManager, InlineRunner, check_database, create_database_engine
+from chinook_svc.restless._dberrors import read_error
+from chinook_svc.restless._prepared import PreparedCache
 
 from . import backends
 from .restless_client import Answer, Client, q

@@ -16,7 +16,7 @@ import pymysql.err
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from chinook_svc.restless.dberrors import Fault, classify, read_error, write_error
+from chinook_svc.restless._dberrors import Fault, classify, read_error, write_error
 
 
 def wrapped(cls: type[sa_exc.DBAPIError], orig: BaseException) -> sa_exc.DBAPIError:

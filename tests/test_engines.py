@@ -14,14 +14,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import QueuePool, StaticPool
 
-from chinook_svc.restless.engines import (
+from chinook_svc.restless import pool_size_for as public_pool_size_for
+from chinook_svc.restless._engines import (
     DatabaseHealth,
     check_database,
     create_database_engine,
     held_connections,
     pool_size_for,
 )
-from chinook_svc.restless.manager import pool_size_for as manager_pool_size_for
 
 
 def test_sqlite_file_pool_and_pragmas(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_sqlite_file_pool_and_pragmas(tmp_path: Path) -> None:
     try:
         assert isinstance(engine.pool, QueuePool)
         assert (engine.pool.size(), engine.pool._max_overflow) == (6, 1)
-        assert pool_size_for(engine) == manager_pool_size_for(engine) == 6
+        assert pool_size_for(engine) == public_pool_size_for(engine) == 6
         with engine.connect() as conn:
             pragmas = [
                 conn.exec_driver_sql(f"PRAGMA {name}").scalar()

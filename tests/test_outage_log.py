@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 
-from chinook_svc.restless import dberrors
-from chinook_svc.restless.engines import create_database_engine
-from chinook_svc.restless.outages import OutageLog
+from chinook_svc.restless import _dberrors as dberrors
+from chinook_svc.restless import create_database_engine
+from chinook_svc.restless._outages import OutageLog
 
 from . import backends
 

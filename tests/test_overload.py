@@ -23,16 +23,15 @@ from twisted.python.failure import Failure
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.cost import read_cost
-from chinook_svc.restless.errors import ApiError
-from chinook_svc.restless.runner import (
-    SATURATED_FOR,
+from chinook_svc.restless import (
+    ApiError,
     Cost,
     Overloaded,
     ThreadPoolRunner,
-    default_heavy_limit,
     default_queue_limit,
 )
+from chinook_svc.restless._cost import read_cost
+from chinook_svc.restless._runner import SATURATED_FOR, default_heavy_limit
 from chinook_svc.web.app import ChinookApp
 from chinook_svc.web.health import HealthCheck
 
@@ -158,20 +157,20 @@ def test_a_cancelled_waiting_call_leaves_the_queue() -> None:
 
 
 def test_read_cost() -> None:
-    """A row by key or a plain first page is cheap; searches, big pages and functions are heavy."""
+    """By URL kind: a row by key or a plain first page is cheap; searches, big pages, eval heavy."""
 
-    def cost(handler: str, q: str | None = None, results_per_page: str | None = None) -> Cost:
-        return read_cost(handler, q, results_per_page, default_page=10)
+    def cost(kind: str, q: str | None = None, results_per_page: str | None = None) -> Cost:
+        return read_cost(kind, q, results_per_page, default_page=10)
 
-    assert cost("get_single") is Cost.LIGHT
-    assert cost("get_relation_member") is Cost.LIGHT
-    assert cost("get_many") is Cost.LIGHT
-    assert cost("get_many", q="{}") is Cost.LIGHT
-    assert cost("get_many", results_per_page="10") is Cost.LIGHT
-    assert cost("get_many", results_per_page="100") is Cost.HEAVY
-    assert cost("get_many", q=json.dumps({"filters": []})) is Cost.HEAVY
-    assert cost("evaluate") is Cost.HEAVY
-    assert cost("get_relation") is Cost.HEAVY
+    assert cost("instance") is Cost.LIGHT
+    assert cost("member") is Cost.LIGHT
+    assert cost("collection") is Cost.LIGHT
+    assert cost("collection", q="{}") is Cost.LIGHT
+    assert cost("collection", results_per_page="10") is Cost.LIGHT
+    assert cost("collection", results_per_page="100") is Cost.HEAVY
+    assert cost("collection", q=json.dumps({"filters": []})) is Cost.HEAVY
+    assert cost("eval") is Cost.HEAVY
+    assert cost("relation") is Cost.HEAVY
 
 
 # -- /healthz ---------------------------------------------------------------------------------
@@ -183,12 +182,12 @@ def tiny_url(tmp_path: Path) -> str:
     return make_tiny_chinook(tmp_path / "tiny.db")
 
 
-def send(stub: StubTreq, url: str) -> list[tuple[int, Any]]:
+def send(stub: StubTreq, url: str, headers: dict[str, str] | None = None) -> list[tuple[int, Any]]:
     """GET ``url`` in memory; the list gets (status, JSON body) when the answer comes."""
     answers: list[tuple[int, Any]] = []
 
     async def go() -> None:
-        response = await stub.get(url)
+        response = await stub.get(url, headers=headers)
         answers.append((response.code, json.loads(await stub.content(response))))
 
     Deferred.fromCoroutine(go())

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chinook_svc import models
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.errors import QueryError
-from chinook_svc.restless.query import (
-    OPERATORS,
+from chinook_svc.restless import APIManager, InlineRunner
+from chinook_svc.restless._errors import QueryError
+from chinook_svc.restless._operators import OPERATORS
+from chinook_svc.restless._query import (
     Filter,
     Junction,
     Limits,
@@ -27,7 +27,6 @@ from chinook_svc.restless.query import (
     decode_q,
     parse_search,
 )
-from chinook_svc.restless.runner import InlineRunner
 
 from .restless_client import Client, q
 

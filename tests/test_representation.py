@@ -11,11 +11,15 @@ from sqlalchemy import create_engine
 from twisted.internet.testing import Clock
 
 from chinook_svc import models
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.endpoint import ApiRequest, Reply, json_reply
-from chinook_svc.restless.representation import represent
-from chinook_svc.restless.runner import InlineRunner
-from chinook_svc.restless.sqlite import configure_sqlite
+from chinook_svc.restless import (
+    APIManager,
+    ApiRequest,
+    InlineRunner,
+    Reply,
+    configure_sqlite,
+    json_reply,
+)
+from chinook_svc.restless._representation import represent
 
 from .restless_client import Client
 

@@ -18,8 +18,7 @@ from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Session, relationship
 from sqlalchemy.pool import StaticPool
 
-from chinook_svc.restless import APIManager, ProcessingException
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import APIManager, InlineRunner, ProcessingException
 
 from .restless_client import Client, q
 

@@ -12,7 +12,7 @@ from typing import Any
 from klein import Klein
 from twisted.web.iweb import IRequest
 
-from chinook_svc.restless.http import add_error_handling
+from chinook_svc.restless import add_error_handling
 
 from .service_support import request
 

@@ -20,9 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from chinook_svc import models
-from chinook_svc.restless import APIManager, ProcessingException
-from chinook_svc.restless.runner import InlineRunner
-from chinook_svc.restless.sqlite import configure_sqlite
+from chinook_svc.restless import APIManager, InlineRunner, ProcessingException, configure_sqlite
 
 from .restless_client import BASE, Client
 

@@ -21,7 +21,7 @@ from twisted.python.usage import UsageError
 
 from chinook_svc.config import Settings, load_settings
 from chinook_svc.database import open_engine
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import InlineRunner
 from chinook_svc.tap import api_token
 from chinook_svc.web.app import ChinookApp
 

@@ -16,9 +16,11 @@ writes are on and ``sqlite_wal`` asks for WAL; the embedded sample uses WAL.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
+import sqlite3
 import subprocess
 import urllib.parse
 from collections.abc import Iterator
@@ -52,13 +54,27 @@ def loader_database(path: Path) -> Path:
     return path
 
 
+def set_journal_mode(path: Path, mode: str) -> Path:
+    """Put the SQLite file ``path`` in journal mode ``mode`` (a private copy only)."""
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        (found,) = connection.execute(f"PRAGMA journal_mode={mode}").fetchone()
+    assert found.lower() == mode.lower()
+    return path
+
+
 @pytest.fixture(params=["reference", "loader"])
 def user_db(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
-    """A user's SQLite file, alone in its directory."""
+    """A user's SQLite file with a rollback journal, alone in its directory.
+
+    (The reference copy is switched to a rollback journal whatever mode the
+    shared file is in: a file in WAL mode cannot be read without ``-wal`` and
+    ``-shm`` files, see ``test_a_wal_file_is_read_but_not_changed``.)
+    """
     folder = tmp_path / "data"
     folder.mkdir()
     if request.param == "reference":
-        return copy_reference(request.getfixturevalue("reference_db"), folder)
+        copy = copy_reference(request.getfixturevalue("reference_db"), folder)
+        return set_journal_mode(copy, "delete")
     return loader_database(folder / "chinook.db")
 
 
@@ -86,16 +102,18 @@ def chinook_args(port: int, db: Path, *extra: str) -> list[str]:
             *extra]  # fmt: skip
 
 
-def serve_many_reads_then_stop(server: Twistd, db: Path, rounds: int = 30) -> None:
-    """Wait for the server, read ``rounds`` times each URL, check no side file, SIGTERM."""
+def serve_many_reads_then_stop(
+    server: Twistd, db: Path, rounds: int = 30, side_files: tuple[str, ...] = ()
+) -> None:
+    """Wait for the server, read ``rounds`` times each URL, check the side files, SIGTERM."""
     try:
         server.wait_until_up()
         for _ in range(rounds):
             for path in READS:
                 status, _ = get_json(server.url(path))
                 assert status == 200, path
-        present = [s for s in SIDE_FILES if Path(f"{db}{s}").exists()]
-        assert present == [], "journal files appeared while serving"
+        present = tuple(s for s in SIDE_FILES if Path(f"{db}{s}").exists())
+        assert present == side_files, "journal files while serving"
         server.terminate()
     finally:
         server.kill()
@@ -112,6 +130,24 @@ def test_served_read_only_file_is_byte_identical(user_db: Path, tmp_path: Path) 
     serve_many_reads_then_stop(server, user_db)
     assert sha256(user_db) == before
     assert sorted(p.name for p in user_db.parent.iterdir()) == listing
+
+
+@pytest.mark.slow
+def test_a_wal_file_is_read_but_not_changed(tmp_path: Path) -> None:
+    """A user's file already in WAL mode: readable read-only (SQLite adds -wal and -shm), unchanged.
+
+    The file itself stays byte-identical and in WAL mode; the side files SQLite
+    needs to read it are left (a read-only reader cannot remove them).
+    """
+    folder = tmp_path / "data"
+    folder.mkdir()
+    db = set_journal_mode(loader_database(folder / "chinook.db"), "wal")
+    before = sha256(db)
+    port = free_port()
+    server = Twistd(chinook_args(port, db), port, tmp_path, clean_env())
+    serve_many_reads_then_stop(server, db, rounds=5, side_files=("-wal", "-shm"))
+    assert sha256(db) == before
+    assert db.read_bytes()[18:20] == b"\x02\x02"  # still WAL
 
 
 @pytest.mark.slow

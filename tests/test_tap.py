@@ -249,9 +249,9 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     service, _ = built(threads=3, queue_limit=7, statement_timeout=2.0)
     database, health = list(service)[:2]
     assert isinstance(health, HealthService)
-    assert health.pool.max == 1 and health.engine is not None
+    assert health.threads.pool.max == 1 and health.engine is not None
     assert health.engine is not database.engine  # a connection of its own
-    root = parts(service)[2].factory.resource
+    root = parts(service)[2].factory.resource.wrapped  # inside WellFormed
     gate = root._children[b"api"]
     runner = gate._runner
     assert (runner.pool, runner.queue_limit, runner.heavy_limit, runner.deadline) == (
@@ -262,6 +262,68 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     )
     health.engine.dispose()
     service, _ = built(threads=3)
-    runner = parts(service)[2].factory.resource._children[b"api"]._runner
+    runner = parts(service)[2].factory.resource.wrapped._children[b"api"]._runner
     assert (runner.queue_limit, runner.deadline) == (16, 6.0)
     list(service)[1].engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"allow_writes": True}, "need a bearer token"),
+        ({"aggregate_sources": ("no-equals-sign=",)}, "aggregate"),
+        ({"listen": "tcp:notaport"}, "bad listen endpoint"),
+    ],
+)
+def test_failures_after_opening_dispose_of_the_engine(
+    tiny_url: str, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], message: str
+) -> None:
+    """Whatever fails once the engines are open (token, /aggregate, listener) disposes of them."""
+    opened: list[Any] = []
+    disposed: list[Any] = []
+
+    def watching(real_open: Any) -> Any:
+        def open_and_watch(*args: Any, **kwargs: Any) -> Any:
+            engine = real_open(*args, **kwargs)
+            real_dispose = engine.dispose
+            monkeypatch.setattr(
+                engine, "dispose", lambda: (disposed.append(engine), real_dispose())
+            )
+            opened.append(engine)
+            return engine
+
+        return open_and_watch
+
+    monkeypatch.setattr(tap, "open_engine", watching(tap.open_engine))
+    monkeypatch.setattr(tap, "open_health_engine", watching(tap.open_health_engine))
+    with pytest.raises(UsageError, match=message):
+        tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
+    # The API's engine and /healthz's own, each disposed of once.
+    assert len(opened) == 2 and opened[0] is not opened[1]
+    assert sorted(map(id, disposed)) == sorted(map(id, opened))
+
+
+def test_listen_backlog(built: Any) -> None:
+    """The port listens with a backlog of 1024 unless --listen-backlog or the endpoint says."""
+    for settings, backlog in [
+        ({"listen": "tcp:8765:interface=127.0.0.2"}, 1024),
+        ({"listen": "tcp:8765", "listen_backlog": 77}, 77),
+        ({"listen": "tcp:8765:backlog=5", "listen_backlog": 77}, 5),
+    ]:
+        service, reactor = built(**settings)
+        service.startService()
+        ((_, _, listening_backlog, _),) = reactor.tcpServers
+        assert listening_backlog == backlog
+        service.stopService()
+
+
+def test_edge_limits_and_body_policy(built: Any) -> None:
+    """The site gets the request deadlines of the settings and the app's body policy."""
+    from chinook_svc.web.app import ChinookApp
+    from chinook_svc.web.edge import EdgeLimits
+
+    site = parts(built()[0])[2].factory
+    assert site.limits == EdgeLimits()
+    assert isinstance(site.body_policy.__self__, ChinookApp)
+    site = parts(built(head_timeout=3.0, body_timeout=4.5)[0])[2].factory
+    assert (site.limits.head_timeout, site.limits.body_timeout) == (3.0, 4.5)

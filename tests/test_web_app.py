@@ -17,7 +17,7 @@ from twisted.internet.testing import Clock
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.runner import InlineRunner
+from chinook_svc.restless import InlineRunner
 from chinook_svc.web.app import HEALTH_TIMEOUT, ChinookApp
 
 from .service_support import (

@@ -1,7 +1,7 @@
 """What the aggregate endpoint answers: an :class:`Outcome` per source, merged in a :class:`Report`.
 
 The report is deterministic: sources are keyed by name (never "whoever
-answered last"), and :func:`chinook_svc.restless.serialize.encode` writes the
+answered last"), and :func:`chinook_svc.restless._serialize.encode` writes the
 keys sorted.  Its status is 200 when at least one source answered with a 2xx,
 504 when every failure was a timeout, 502 otherwise.
 """

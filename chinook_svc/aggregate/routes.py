@@ -21,9 +21,7 @@ from twisted.logger import Logger
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 
-from ..restless.endpoint import json_reply
-from ..restless.errors import ApiError
-from ..restless.http import add_error_handling, write_reply
+from ..restless import ApiError, add_error_handling, json_reply, write_reply
 from .fanout import Aggregator, Call
 from .settings import AggregateSettings
 from .sources import SOURCE_PARAMETER, PlaceholderError, Source

@@ -3,10 +3,10 @@
 Under overload most requests are refused, and a client that ignores
 ``Retry-After`` sends its next one at once, so the cost of a refusal decides
 how much of the reactor is left for everybody else.  The runner would refuse
-such a request anyway (``runner.Overloaded``), but only after Klein has
+such a request anyway (``restless.Overloaded``), but only after Klein has
 routed it and the engine has copied it: more than half of the reactor's time
 per refusal.  :class:`AdmissionGate` stands in front of the API, estimates the
-request's cost from its URL alone (``restless.cost.url_cost``) and, when that
+request's cost from its URL alone (``restless.url_cost``) and, when that
 cost's lane is full, answers the same 503 JSON from a prepared body.
 
 Then it enforces the ``Retry-After`` it sent: the refused client's connection
@@ -23,6 +23,7 @@ connection carries other clients' requests too.
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from twisted.internet.interfaces import IReactorTime
@@ -30,10 +31,7 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from chinook_svc.restless.cost import url_cost
-from chinook_svc.restless.endpoint import json_reply
-from chinook_svc.restless.http import write_reply
-from chinook_svc.restless.runner import Cost, Overloaded
+from chinook_svc.restless import Cost, Overloaded, json_reply, url_cost, write_reply
 
 _OVERLOADED = Overloaded()
 _REPLY = json_reply(_OVERLOADED.status, _OVERLOADED.body(), _OVERLOADED.headers)
@@ -123,20 +121,30 @@ class AdmissionGate:
         clock: times the pause.
         pause: seconds a refused client's connection is not read from
             (its ``Retry-After``, enforced; 0: none).
+        authorised: whether the API's token check lets a request through
+            (``None``: every request); a request it would refuse is left to
+            the API (its 401), never refused or counted here.
     """
 
     isLeaf = False
 
     def __init__(
-        self, api: IResource, runner: Admits, clock: IReactorTime, pause: float = PAUSE
+        self,
+        api: IResource,
+        runner: Admits,
+        clock: IReactorTime,
+        pause: float = PAUSE,
+        *,
+        authorised: Callable[[IRequest], bool] | None = None,
     ) -> None:
         self._api = api
         self._runner = runner
         self._refusal = _Refusal(clock, pause)
+        self._authorised = authorised
 
     def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
         """The prepared 503 when the request's lane is full, else the API."""
-        if request.method in _READS:
+        if request.method in _READS and (self._authorised is None or self._authorised(request)):
             rest = [segment.decode("utf-8", "replace") for segment in request.postpath]
             cost = url_cost(
                 name.decode("utf-8", "replace"),

@@ -12,28 +12,45 @@ request's ``postpath`` to its ``prepath`` before the engine's own Klein app
 matches the rest (``/albums``), while ``request.path`` stays whole, so Link
 headers carry every outer prefix (``/music/api/albums?page=2``).
 
-Every other URL is a JSON 404 (``add_error_handling``).
+Every other URL is a JSON 404 (``add_error_handling``), and a request Klein
+could not route (a bad ``Host`` header, a path that is not UTF-8) a JSON 400
+(``WellFormed``).
+
+With ``auth_reads``, ``/`` needs the token like the API, and ``/healthz``
+stays open (for load balancers) but tells only ``status`` and ``database``
+to a request without the token: version, edition, pid and load are details
+for those who hold it.  A read the token check would refuse is answered 401
+before the admission gate (``web.admission``) could answer it 503.
+
+:meth:`ChinookApp.body_policy` tells the HTTP edge which requests may send a
+body: writes under ``/api/`` with the token, on a service with writes on.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from sqlalchemy.engine import Engine
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from chinook_svc.auth import TokenGuard
+from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.models import ChinookModels, detect_edition, models_for
-from chinook_svc.restless import APIManager
-from chinook_svc.restless.endpoint import json_reply
-from chinook_svc.restless.http import add_error_handling, write_reply
-from chinook_svc.restless.runner import Runner
+from chinook_svc.restless import (
+    APIManager,
+    Runner,
+    WellFormed,
+    add_error_handling,
+    json_reply,
+    write_reply,
+)
 
 from .admission import AdmissionGate, Admits
 from .health import HEALTH_TIMEOUT, HealthCheck
@@ -50,6 +67,8 @@ EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
 
 READ_ONLY = ("GET",)
 READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
+#: The methods whose body the API reads.
+BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
 
 
 def build_api(
@@ -86,7 +105,7 @@ def build_api(
 
 
 def _version() -> str:
-    from chinook_svc import __version__
+    from chinook_svc._version import __version__
 
     return __version__
 
@@ -134,7 +153,6 @@ class ChinookApp:
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
-        self._engine = engine
         if health is None:
             load = getattr(runner, "load", None)
             health = HealthCheck(engine, runner, clock, timeout=health_timeout, load=load)
@@ -149,14 +167,26 @@ class ChinookApp:
             cache_ttl=cache_ttl,
             clock=clock,
         )
-        self._api: IResource = self.manager.resource()
+        # The root resource checks every request is well formed (WellFormed): not again here.
+        self._api: IResource = self.manager.routes().app.resource()
+        self._allow_writes = allow_writes
+        self._writes = TokenCheck(token, protect_reads=auth_reads)
+        self._reads = TokenCheck(token if auth_reads else None, protect_reads=True)
+        self._max_body = max(
+            (api.options.max_body_bytes for api in self.manager.registry.apis()), default=0
+        )
         if token is not None:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
         if isinstance(runner, Admits) and not cache_ttl:
             # Refuse what the runner has no room for before routing it (with a
             # response cache, a request the cache answers needs no room: the
             # runner refuses after the cache missed).
-            self._api = AdmissionGate(self._api, runner, clock)
+            self._api = AdmissionGate(
+                self._api,
+                runner,
+                clock,
+                authorised=lambda r: self._reads.allows(r.method, r.requestHeaders),
+            )
         if aggregate is not None and token is not None and auth_reads:
             aggregate = TokenGuard(aggregate, token, protect_reads=True)
         self._aggregate = aggregate
@@ -170,11 +200,30 @@ class ChinookApp:
         children = {b"api": self._api}
         if self._aggregate is not None:
             children[b"aggregate"] = self._aggregate
-        return _Root(self.app.resource(), children)
+        return WellFormed(_Root(self.app.resource(), children))
+
+    def body_policy(self, method: bytes, target: bytes, headers: Headers) -> int | None:
+        """How much body a request with this head may send; ``None``: it has no use for one.
+
+        Only a write under ``/api/`` on a service with writes on, from a
+        client with the token, gets its body read (up to the APIs' largest
+        ``max_body_bytes``); the first path segment is found as ``Site``
+        finds it.  See :mod:`chinook_svc.web.channel`.
+        """
+        if not self._allow_writes or method not in BODY_METHODS:
+            return None
+        path = target.split(b"?", 1)[0]
+        if not path.startswith(b"/") or unquote_to_bytes(path[1:].split(b"/")[0]) != b"api":
+            return None
+        if not self._writes.allows(method, headers):
+            return None
+        return self._max_body
 
     @app.route("/", methods=["GET"])
     def index(self, request: IRequest) -> bytes:
         """A JSON index: the collections, with links relative to where the app is mounted."""
+        if not self._reads.allows(request.method, request.requestHeaders):
+            return refuse(request)
         base = request.path.decode("utf-8", "replace").rstrip("/")
         names = sorted(self.models.by_table())
         body = {
@@ -191,18 +240,20 @@ class ChinookApp:
     async def healthz(self, request: IRequest) -> bytes:
         """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not.
 
-        The check never waits behind API work; ``"load"`` says how busy the
-        API is (``"saturated"``: requests are waiting or being refused), which
-        is not a reason to answer 503.
+        Version, edition, pid and ``"load"`` only for a request that may read
+        (with ``auth_reads``: one with the token).  The check never waits
+        behind API work; ``"load"`` says how busy the API is
+        (``"saturated"``: requests are waiting or being refused), which is
+        not a reason to answer 503.
         """
         request.setHeader(b"cache-control", b"no-store")
-        body: dict[str, Any] = {
-            "version": _version(),
-            "edition": self.models.edition.name,
-            "pid": os.getpid(),
-        }
+        body: dict[str, Any] = {}
+        details = self._reads.allows(request.method, request.requestHeaders)
+        if details:
+            body.update(version=_version(), edition=self.models.edition.name, pid=os.getpid())
         report = await self._health.check()
-        body["load"] = report.load
+        if details:
+            body["load"] = report.load
         if not report.database_ok:
             body.update(status="unavailable", database="unavailable")
             return write_reply(request, json_reply(503, body, {"Retry-After": "1"}))
@@ -245,4 +296,4 @@ class _Root:
 
 add_error_handling(ChinookApp.app)
 
-__all__ = ["EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]
+__all__ = ["BODY_METHODS", "EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]

@@ -4,7 +4,8 @@ A load balancer pulls an instance whose health check fails, so the check
 must say whether the *database* answers, not whether the API's queue is
 long.  :class:`HealthCheck` runs ``SELECT 1`` (``engines.check_database``)
 through a runner of its own, one thread with its own connection
-(:meth:`HealthCheck.dedicated`), so it never waits behind API work; probes
+(:meth:`HealthCheck.dedicated`, made by ``restless.database_threads``), so
+it never waits behind API work; probes
 that arrive while a check runs share its answer, so a hung database holds at
 most one thread.  A check that takes longer than ``timeout`` is "unavailable".
 
@@ -24,10 +25,14 @@ from twisted.internet.defer import CancelledError, Deferred, TimeoutError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.python.threadpool import ThreadPool
 
-from chinook_svc.restless.engines import DatabaseHealth, check_database
-from chinook_svc.restless.runner import Runner, ThreadPoolRunner
+from chinook_svc.restless import (
+    DatabaseHealth,
+    DatabaseThreads,
+    Runner,
+    check_database,
+    database_threads,
+)
 
 #: Seconds a health check may take before the database counts as unavailable.
 HEALTH_TIMEOUT = 5.0
@@ -123,47 +128,44 @@ class HealthCheck:
         *,
         timeout: float = HEALTH_TIMEOUT,
         load: Callable[[], str] | None = None,
-        abort: Callable[[int], object] | None = None,
-    ) -> tuple[HealthCheck, ThreadPool]:
-        """A check on one thread of its own (the pool is returned: start and stop it).
+    ) -> tuple[HealthCheck, DatabaseThreads]:
+        """A check on one thread of its own (its threads are returned: start and stop them).
 
         Args:
             engine: an engine for the check alone (``pool_size=1``), so that it
-                never waits for a connection the API holds.
+                never waits for a connection the API holds; a check past
+                ``timeout`` gets its connection broken.
             reactor: receives the thread's results and times the check.
             timeout: seconds to wait for the database.
             load: the API runner's load report.
-            abort: breaks the connection of a check past its deadline.
         """
-        pool = ThreadPool(minthreads=0, maxthreads=1, name="chinook-health")
-        runner = ThreadPoolRunner(
-            reactor, pool, queue_limit=1, deadline=timeout, abort=abort, name="health check"
+        threads = database_threads(
+            reactor, engine, writes=False, queue_limit=1, deadline=timeout, name="health check"
         )
-        return cls(engine, runner, reactor, timeout=timeout, load=load), pool
+        return cls(engine, threads.runner, reactor, timeout=timeout, load=load), threads
 
 
 class HealthService(Service):
     """Starts the health check's thread; on stop, stops it and closes its engine.
 
     Args:
-        pool: the health check's thread pool.
+        threads: the health check's thread pool and runner.
         engine: its engine, disposed on stop (``None``: it shares the API's).
     """
 
-    def __init__(self, pool: ThreadPool, engine: Engine | None) -> None:
-        self.pool = pool
+    def __init__(self, threads: DatabaseThreads, engine: Engine | None) -> None:
+        self.threads = threads
         self.engine = engine
 
     def startService(self) -> None:
         """Start the thread pool."""
         super().startService()
-        self.pool.start()
+        self.threads.start()
 
     def stopService(self) -> None:
         """Stop the thread pool and close the engine's connection."""
         super().stopService()
-        if self.pool.started:
-            self.pool.stop()
+        self.threads.stop()
         if self.engine is not None:
             self.engine.dispose()
 

@@ -20,14 +20,14 @@ Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from chinook_svc.database import open_engine, sample_database_url
-from chinook_svc.restless.manager import pool_size_for
-from chinook_svc.restless.runner import ThreadPoolRunner
+from chinook_svc.restless import database_threads
 
 from .app import ChinookApp
 
@@ -65,12 +65,13 @@ def make_resource(
 
         reactor = global_reactor
     engine = open_engine(db_url if db_url is not None else sample_database_url())
-    if threadpool is None:
-        threadpool = ThreadPool(minthreads=0, maxthreads=pool_size_for(engine), name="chinook-db")
-        reactor.callWhenRunning(threadpool.start)
-        reactor.addSystemEventTrigger("during", "shutdown", threadpool.stop)
+    with ExitStack() as on_failure:
+        on_failure.callback(engine.dispose)
+        threads = database_threads(reactor, engine, pool=threadpool, writes=False)
+        app = ChinookApp(engine, threads.runner, reactor)
+        on_failure.pop_all()
+    threads.start_with(reactor)
     reactor.addSystemEventTrigger("after", "shutdown", engine.dispose)
-    app = ChinookApp(engine, ThreadPoolRunner(reactor, threadpool), reactor)
     return app.resource()
 
 

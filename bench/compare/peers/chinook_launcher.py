@@ -26,7 +26,7 @@ from twisted.web.server import Site
 
 from chinook_svc.database import open_engine
 from chinook_svc.models import DEFAULT
-from chinook_svc.restless.runner import InlineRunner, Runner, ThreadPoolRunner
+from chinook_svc.restless import InlineRunner, Runner, ThreadPoolRunner
 from chinook_svc.web.app import build_api
 
 

@@ -1,0 +1,224 @@
+"""Client values to column values: every way a value comes in, in one module.
+
+A client's value reaches a column from four places, each with its own rule:
+
+* a filter of ``q`` (:func:`filter_value`): compared with a column, so it is
+  converted as SQLite's type affinity converts it, the same way on every
+  database (``"5"`` finds the integer 5); a ``like`` pattern stays text;
+* a request body (:func:`column_value`): stored in a column, so it must fit
+  the column's type (and length) exactly, or the write is a 400;
+* a URL segment (:func:`url_key`): a primary key, or a 404;
+* a cursor (:func:`cursor_value`): key values the engine wrote itself, read back.
+
+Dates and times are ISO 8601 strings in all of them (:func:`parse_temporal`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import BigInteger, String, func, literal
+
+from ._errors import BodyError, NotFound, QueryError
+from ._schema import ModelInfo
+
+#: 0.17's markers for "now" in date fields.
+CURRENT_TIME_MARKERS = {
+    "CURRENT_TIMESTAMP": func.current_timestamp,
+    "CURRENT_DATE": func.current_date,
+    "LOCALTIMESTAMP": func.localtimestamp,
+}
+
+_SCALARS = (str, int, float, bool)
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_INT64 = 2**63
+#: Text that SQLite's numeric affinity turns into an integer or a real.
+_INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
+_REAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
+#: A primary key in a URL, for an integer column.
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def parse_temporal(value: Any, kind: type) -> Any:
+    """Turn a client's ISO 8601 string into the Python value a temporal column holds."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise QueryError("a date value must be an ISO 8601 string")
+    text = value.strip()
+    if text == "":
+        return None
+    if text in CURRENT_TIME_MARKERS:
+        return CURRENT_TIME_MARKERS[text]()
+    try:
+        if kind is datetime.time:
+            return datetime.time.fromisoformat(text).replace(tzinfo=None)
+        if kind is datetime.timedelta:
+            return datetime.timedelta(seconds=float(text))
+        moment = datetime.datetime.fromisoformat(text.replace("z", "Z")).replace(tzinfo=None)
+    except ValueError:
+        raise QueryError(f"{value!r} is not an ISO 8601 date") from None
+    return moment.date() if kind is datetime.date else moment
+
+
+def text_of(value: Any) -> str:
+    """SQLite's text form of a scalar (booleans are ``1``/``0``)."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return str(value)
+
+
+# -- filters ---------------------------------------------------------------------------
+
+
+def coerce_scalar(value: Any, kind: type | None, name: str) -> Any:
+    """A filter value as the type of the column it is compared with.
+
+    SQLite converts a value to the column's type before comparing (its "type
+    affinity"): ``"5"`` finds the row whose integer key is 5, and ``5`` the
+    text ``"5"``.  PostgreSQL refuses such comparisons and MariaDB compares
+    text with numbers as numbers, so the value is converted here, the same way
+    for all of them.  Text that is not a number, compared with a number column,
+    is a 400 everywhere (SQLite would quietly sort it after every number).
+    """
+    if kind is str:
+        return text_of(value) if not isinstance(value, str) else value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise QueryError(f"the value for {name!r} must be true or false")
+    if kind in (int, float, Decimal):
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, str):
+            if _INTEGER_TEXT.fullmatch(value):
+                value = int(value)
+            elif _REAL_TEXT.fullmatch(value):
+                value = float(value)
+            else:
+                raise QueryError(f"the value for {name!r} must be a number")
+        if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+            raise QueryError(f"the value for {name!r} is out of range")
+    return value
+
+
+def filter_value(info: ModelInfo, name: str, value: Any, *, pattern: bool = False) -> Any:
+    """A filter value for field ``name`` (a ``like`` pattern stays text); 400 if it cannot be."""
+    kind = info.is_temporal(name)
+    if kind is not None:
+        return parse_temporal(value, kind)
+    if not isinstance(value, _SCALARS):
+        raise QueryError(f"the value for {name!r} must be a string, number or boolean")
+    if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
+        raise QueryError(f"the value for {name!r} is out of range")
+    if isinstance(value, str) and "\x00" in value:
+        # PostgreSQL text cannot hold NUL, so no row could match anywhere.
+        raise QueryError(f"the value for {name!r} contains a NUL character")
+    if pattern:
+        return value if isinstance(value, str) else text_of(value)
+    kind = info.python_type(name)
+    value = coerce_scalar(value, kind, name)
+    if kind is int and isinstance(value, int):
+        # SQLAlchemy sends PostgreSQL ``value::INTEGER`` for an INTEGER column,
+        # which fails past 32 bits where SQLite just finds nothing: compare as
+        # BIGINT (an index on the column still serves).
+        return literal(value, BigInteger())
+    return value
+
+
+# -- request bodies ----------------------------------------------------------------------
+
+
+def _invalid(name: str, expected: str) -> BodyError:
+    return BodyError(
+        f"Invalid value for field '{name}'", validation_errors={name: f"expected {expected}"}
+    )
+
+
+def column_value(info: ModelInfo, name: str, value: Any) -> Any:
+    """A body value as the Python value column ``name`` holds; 400 if it does not fit."""
+    if value is None or name not in info.columns:
+        return value
+    kind = info.is_temporal(name)
+    if kind is not None:
+        try:
+            return parse_temporal(value, kind)
+        except QueryError:
+            raise _invalid(name, "an ISO 8601 date") from None
+    coltype = info.column_types[name]
+    python_type = info.python_type(name)
+    if python_type is str:
+        if not isinstance(value, str):
+            raise _invalid(name, "a string")
+        if "\x00" in value:
+            # PostgreSQL text cannot hold NUL: refused on every database alike.
+            raise _invalid(name, "a string without NUL characters")
+        length = getattr(coltype, "length", None) if isinstance(coltype, String) else None
+        if length is not None and len(value) > length:
+            raise _invalid(name, f"at most {length} characters")
+        return value
+    if python_type is bool:
+        if not isinstance(value, bool):
+            raise _invalid(name, "true or false")
+        return value
+    if python_type is int:
+        if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
+            raise _invalid(name, "an integer")
+        return value
+    if python_type in (float, Decimal):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _invalid(name, "a number")
+        return _fit_number(name, value, coltype, python_type)
+    return value
+
+
+def _fit_number(name: str, value: float, coltype: Any, python_type: type) -> Any:
+    try:
+        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise _invalid(name, "a number") from None
+    if not number.is_finite():
+        raise _invalid(name, "a finite number")
+    precision, scale = getattr(coltype, "precision", None), getattr(coltype, "scale", None)
+    if precision is not None and scale is not None:
+        number = number.quantize(Decimal(1).scaleb(-scale))
+        if number.adjusted() >= precision - scale:
+            raise _invalid(name, f"at most {precision - scale} digits before the point")
+    return number if python_type is Decimal else float(number)
+
+
+# -- URLs and cursors ----------------------------------------------------------------------
+
+
+def url_key(info: ModelInfo, name: str, text: str) -> Any:
+    """A URL segment as a value of primary-key column ``name`` (404 if it cannot be one)."""
+    if info.python_type(name) is int:
+        if not _INTEGER.fullmatch(text) or len(text) > 20:
+            raise NotFound()
+        return int(text)
+    return text
+
+
+def cursor_value(info: ModelInfo, name: str, value: Any) -> Any:
+    """A key value read back from a cursor, typed like its column (400 if it is not one)."""
+    try:
+        return column_value(info, name, _decimal_text(info, name, value))
+    except (BodyError, InvalidOperation):
+        raise QueryError("invalid cursor") from None
+
+
+def _decimal_text(info: ModelInfo, name: str, value: Any) -> Any:
+    """Decimals travel as strings (every digit kept); read them back."""
+    if isinstance(value, str) and info.python_type(name) is Decimal:
+        number = Decimal(value)
+        if not number.is_finite():
+            raise InvalidOperation(value)
+        if len(number.as_tuple().digits) > 15:
+            raise InvalidOperation(value)  # not a value our NUMERIC columns hold
+        return float(number)
+    return value

@@ -1,0 +1,105 @@
+"""One exposed model: everything its reads and its writes share.
+
+``APIManager.create_api`` makes one :class:`Collection` per model: the engine,
+the model's introspection (``_schema``), the fields its objects carry
+(``_shape``), the fields clients may filter on and the compiler of their
+searches (``_compile``), the SQL of those searches (``_search``), the loader
+of objects (``_loader``), the primary key its URLs name, and the connection
+every request opens.  :class:`~chinook_svc.restless._reads.Reads` and
+:class:`~chinook_svc.restless._writes.Writes` both take it; neither knows the
+other.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import Connection, Engine
+
+from ._coerce import url_key
+from ._compile import Compiler, FieldRules
+from ._dberrors import unavailable
+from ._dialects import DialectRules, rules_for
+from ._loader import ObjectLoader
+from ._options import ApiOptions
+from ._schema import Catalog, ModelInfo
+from ._search import SearchQueries
+from ._shape import Shape, api_shape, parse_excludes, parse_includes
+
+
+def field_rules(info: ModelInfo, options: ApiOptions) -> FieldRules:
+    """Which fields clients may filter and sort on, from include/exclude options."""
+    if options.include_columns is not None:
+        columns, relations = parse_includes(list(options.include_columns))
+        return FieldRules(
+            allowed=frozenset(columns) | frozenset(relations),
+            nested={r: FieldRules(allowed=frozenset(f)) for r, f in relations.items()},
+        )
+    if options.exclude_columns is not None:
+        columns, relations = parse_excludes(list(options.exclude_columns))
+        return FieldRules(
+            hidden=frozenset(columns),
+            nested={r: FieldRules(hidden=frozenset(f)) for r, f in relations.items()},
+        )
+    return FieldRules()
+
+
+class Collection:
+    """One model served under one collection name, and what serving it takes.
+
+    Args:
+        engine: the database.
+        model: the mapped class.
+        options: its ``create_api`` options.
+        catalog: the manager's model introspection.
+        objects: the manager's object loader.
+        dialect: the database's rules (default: from the engine's dialect).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        model: type,
+        options: ApiOptions,
+        *,
+        catalog: Catalog,
+        objects: ObjectLoader,
+        dialect: DialectRules | None = None,
+    ) -> None:
+        self.engine = engine
+        self.model = model
+        self.options = options
+        self.info = catalog.info(model)
+        self.dialect = dialect or rules_for(engine.dialect.name)
+        self.shape: Shape = api_shape(
+            self.info,
+            include_columns=options.include_columns,
+            exclude_columns=options.exclude_columns,
+            include_methods=options.include_methods,
+            exclude_inline=options.exclude_inline,
+        )
+        self.rules = field_rules(self.info, options)
+        self.compiler = Compiler(self.info, self.rules, self.dialect)
+        self.search = SearchQueries(self.info)
+        self.objects = objects
+        self.pk_name = options.primary_key or self.info.primary_key_name()
+        if self.pk_name not in self.info.columns:
+            raise ValueError(f"{self.info.name} has no column {self.pk_name!r}")
+
+    def connect(self) -> Connection:
+        """A connection to the database (503 if none can be had)."""
+        try:
+            return self.engine.connect()
+        except sa_exc.SQLAlchemyError as e:
+            raise unavailable(e) from None
+
+    def key(self, instid: Any) -> Any:
+        """An instance URL's id as a primary-key value (404 if it cannot be one).
+
+        A preprocessor may have replaced the id with a value of its own,
+        which is used as it is.
+        """
+        if isinstance(instid, str):
+            return url_key(self.info, self.pk_name, instid)
+        return instid

@@ -1,0 +1,134 @@
+"""Request bodies to rows: field checks, value validation, nested relations.
+
+flask-restless 0.17's ``_dict_to_inst``, ``get_or_create`` and
+``_update_relations``, with stricter input checking: a value must fit its
+column's type (and length) on every database (``_coerce.column_value``), and
+a nested object that names a primary key must exist.  Everything here runs
+inside the request's transaction, in a worker thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ._coerce import column_value
+from ._errors import BodyError
+from ._schema import ModelInfo, RelationInfo
+
+
+def writable_fields(info: ModelInfo) -> frozenset[str]:
+    """Names a body may set: columns, relations and hybrids with a setter (0.17's has_field)."""
+    hybrids = {
+        name
+        for name in info.hybrids
+        if getattr(info.mapper.all_orm_descriptors[name], "fset", None) is not None
+    }
+    return frozenset(info.columns) | frozenset(info.relations) | hybrids
+
+
+def check_fields(info: ModelInfo, data: dict[str, Any]) -> None:
+    """400 with 0.17's message for the first field the model does not have."""
+    allowed = writable_fields(info)
+    for name in data:
+        if name not in allowed:
+            raise BodyError(f"Model does not have field '{name}'")
+
+
+def _pk_of(info: ModelInfo, attrs: dict[str, Any]) -> tuple[Any, ...] | None:
+    if not all(k in attrs for k in info.pk_names):
+        return None
+    return tuple(column_value(info, k, attrs[k]) for k in info.pk_names)
+
+
+class Deserializer:
+    """Builds and updates ORM instances from request bodies, inside one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def new(self, info: ModelInfo, data: dict[str, Any]) -> Any:
+        """A new instance from a POST body (0.17's ``_dict_to_inst``)."""
+        check_fields(info, data)
+        columns = {k: column_value(info, k, v) for k, v in data.items() if k not in info.relations}
+        instance = info.model(**columns)
+        for name in data:
+            if name in info.relations:
+                self.set_relation(info.relations[name], instance, data[name])
+        return instance
+
+    def related(self, info: ModelInfo, attrs: Any) -> Any:
+        """0.17's ``get_or_create``: link the row a primary key names (updating the
+        other given fields), or create one when no key is given."""
+        if not isinstance(attrs, dict):
+            raise BodyError(f"a related {info.name} must be a JSON object")
+        check_fields(info, attrs)
+        pk = _pk_of(info, attrs)
+        if pk is None:
+            return self.new(info, attrs)
+        instance = self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+        if instance is None:
+            raise BodyError(f"No {info.name} with key {list(pk)!r}")
+        self.update(info, instance, {k: v for k, v in attrs.items() if k not in info.pk_names})
+        return instance
+
+    def set_relation(self, rel: RelationInfo, instance: Any, value: Any) -> None:
+        """Replace a relation's value: a list for to-many, an object or null for to-one."""
+        if rel.uselist:
+            if not isinstance(value, list):
+                raise BodyError(f"'{rel.name}' takes a list")
+            setattr(instance, rel.name, [self.related(rel.target, v) for v in value])
+        elif value is None:
+            setattr(instance, rel.name, None)
+        else:
+            setattr(instance, rel.name, self.related(rel.target, value))
+
+    def update(self, info: ModelInfo, instance: Any, data: dict[str, Any]) -> None:
+        """Apply a PATCH body to an instance (0.17's ``_update_relations`` and setattr)."""
+        check_fields(info, data)
+        for name, value in data.items():
+            rel = info.relations.get(name)
+            if rel is None:
+                setattr(instance, name, column_value(info, name, value))
+            elif rel.uselist and isinstance(value, dict) and ("add" in value or "remove" in value):
+                self._add_remove(rel, instance, value)
+            else:
+                self.set_relation(rel, instance, value)
+
+    def _add_remove(self, rel: RelationInfo, instance: Any, change: dict[str, Any]) -> None:
+        collection = getattr(instance, rel.name)
+        added = change.get("add", [])
+        for item in [added] if isinstance(added, dict) else added:
+            related = self.related(rel.target, item)
+            if related not in collection:
+                collection.append(related)
+        removed = change.get("remove", [])
+        if not isinstance(removed, list):
+            raise BodyError("'remove' takes a list")
+        for item in removed:
+            if not isinstance(item, dict):
+                raise BodyError(f"a related {rel.target.name} must be a JSON object")
+            attrs = dict(item)
+            delete = attrs.pop("__delete__", False) is True
+            related = self._existing(rel.target, attrs)
+            if related is None or related not in collection:
+                raise BodyError(f"No related {rel.target.name} matches {attrs!r}")
+            collection.remove(related)
+            if delete:
+                self.session.delete(related)
+
+    def _existing(self, info: ModelInfo, attrs: dict[str, Any]) -> Any:
+        check_fields(info, attrs)
+        pk = _pk_of(info, attrs)
+        if pk is not None:
+            return self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+        criteria = [
+            getattr(info.model, k) == column_value(info, k, v)
+            for k, v in attrs.items()
+            if k in info.columns
+        ]
+        if not criteria:
+            return None
+        return self.session.scalars(select(info.model).where(*criteria).limit(1)).first()

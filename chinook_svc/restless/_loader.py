@@ -1,0 +1,340 @@
+"""Data access: build JSON-able objects from a page of rows, relations inlined.
+
+Everything here is synchronous and runs in a worker thread (never on the
+reactor thread).  It takes a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
+and the raw rows a search fetched (``_search``) and returns plain dicts and
+lists, never rows or ORM objects.
+
+The cost of a page is bounded: one ``COUNT``, one ``SELECT`` for the page
+(``_search``) and one batched ``SELECT ... WHERE key IN (...)`` per inlined
+relation, whatever the page size (no N+1).  Relations joined by plain column equalities are
+loaded with Core; others, and hybrid properties or ``include_methods`` values
+that need model instances, through the ORM in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from functools import lru_cache, partial
+from typing import Any
+
+from sqlalchemy import Integer, and_, bindparam, func, select, tuple_
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session, aliased, selectinload
+from sqlalchemy.sql import Select
+
+from ._prepared import PreparedCache, padded
+from ._schema import Catalog, RelationInfo, is_mapped_class
+from ._serialize import Converter, plain_value
+from ._shape import Shape
+
+#: Largest IN list sent in one statement.
+IN_CHUNK = 500
+
+Raw = dict[str, Any]
+Obj = dict[str, Any]
+
+
+def _key_clause(columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
+    if len(columns) == 1:
+        return columns[0].in_([k[0] for k in keys])
+    return tuple_(*columns).in_(keys)
+
+
+def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- relations ----------------------------------------------------------------
+
+
+class RelationLoader:
+    """Loads one relation for many parents at once, or pages it for one parent."""
+
+    def __init__(self, rel: RelationInfo) -> None:
+        self.rel = rel
+        target = rel.target
+        self.target = target
+        order = [] if not rel.prop.order_by else list(rel.prop.order_by)
+        self.order = [*order, *(target.columns[k] for k in target.pk_names)]
+        self.key_labels = [f"_parent_key_{i}" for i in range(len(rel.pairs))]
+        self.prepared = PreparedCache()
+        self.names = target.column_keys
+
+    def parent_key(self, raw: Raw) -> tuple[Any, ...] | None:
+        """The values that join a parent row to its related rows."""
+        local = self.rel.local_keys
+        if len(local) == 1:
+            value = raw[local[0]]
+            return None if value is None else (value,)
+        key = tuple(raw[k] for k in local)
+        return None if None in key else key
+
+    def _select(self) -> tuple[Select[Any], list[Any]]:
+        """``SELECT target columns, parent key columns`` and the key columns to filter on."""
+        rel = self.rel
+        cols = self.target.column_exprs
+        if rel.secondary is None:
+            key_cols = [remote for _, remote in rel.pairs]
+            from_: Any = self.target.selectable
+        else:
+            key_cols = [sec for _, sec in rel.pairs]
+            on = and_(*(tc == sc for tc, sc in rel.secondary_target_pairs))
+            from_ = self.target.selectable.join(rel.secondary, on)
+        labels = (c.label(n) for c, n in zip(key_cols, self.key_labels, strict=True))
+        return select(*cols, *labels).select_from(from_), key_cols
+
+    def _batch_statement(self, size: int) -> Select[Any]:
+        stmt, key_cols = self._select()
+        width = len(key_cols)
+        if width == 1:
+            clause = key_cols[0].in_([bindparam(f"k{i}_0") for i in range(size)])
+        else:
+            clause = tuple_(*key_cols).in_(
+                [tuple_(*(bindparam(f"k{i}_{j}") for j in range(width))) for i in range(size)]
+            )
+        return stmt.where(clause).order_by(*self.order)
+
+    def for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+        """For each parent (in order), its related rows' raw values."""
+        if not self.rel.simple:
+            return self._orm_for_parents(conn, parents)
+        keys = [self.parent_key(p) for p in parents]
+        wanted = list(dict.fromkeys(k for k in keys if k is not None))
+        found: dict[tuple[Any, ...], list[Raw]] = {}
+        names = self.names
+        width = len(names)
+        for chunk in _chunks(wanted):
+            size = padded(len(chunk))
+            prepared = self.prepared.get(
+                ("batch", size), conn, partial(self._batch_statement, size)
+            )
+            # Pad the list with its last key: a few statement sizes serve every batch.
+            keys_in_order = [*chunk, *([chunk[-1]] * (size - len(chunk)))]
+            values = {
+                name: value
+                for names_of_key, key in zip(
+                    _bind_names(size, len(chunk[0])), keys_in_order, strict=True
+                )
+                for name, value in zip(names_of_key, key, strict=True)
+            }
+            for row in prepared.run(conn, values):
+                raw = dict(zip(names, row[:width], strict=True))
+                found.setdefault(tuple(row[width:]), []).append(raw)
+        return [found.get(k, []) if k is not None else [] for k in keys]
+
+    def _orm_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+        owner = self.rel.owner
+        pks = [tuple(p[k] for k in owner.pk_names) for p in parents]
+        pk_cols = [getattr(owner.model, k) for k in owner.pk_names]
+        names = self.names
+        by_pk: dict[tuple[Any, ...], list[Raw]] = {}
+        with Session(bind=conn) as session:
+            for chunk in _chunks(list(dict.fromkeys(pks))):
+                stmt: Any = (
+                    select(owner.model)
+                    .where(_key_clause(pk_cols, chunk))
+                    .options(selectinload(self.rel.attribute))
+                )
+                parent: Any
+                for parent in session.scalars(stmt):
+                    value = getattr(parent, self.rel.name)
+                    items = list(value) if self.rel.uselist else ([] if value is None else [value])
+                    by_pk[tuple(getattr(parent, k) for k in owner.pk_names)] = [
+                        {n: getattr(item, n) for n in names} for item in items
+                    ]
+        return [by_pk.get(pk, []) for pk in pks]
+
+    def _for_parent(self, parent: Raw) -> tuple[Select[Any], Any] | None:
+        """The related rows of one parent (any relation), and the entity their keys are on."""
+        rel = self.rel
+        if not rel.simple:
+            # Any join condition: let the ORM join along the relation itself.
+            owner = rel.owner
+            alias: Any = aliased(self.target.model)
+            stmt: Select[Any] = (
+                select(*(getattr(alias, k) for k in self.target.column_keys))
+                .select_from(owner.model)
+                .join(rel.attribute.of_type(alias))
+                .where(*(getattr(owner.model, k) == parent[k] for k in owner.pk_names))
+            )
+            return stmt, alias
+        key = self.parent_key(parent)
+        if key is None:
+            return None
+        stmt, key_cols = self._select()
+        stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
+        return stmt, self.target.model
+
+    def _one_parent_statement(self, kind: str) -> Select[Any]:
+        stmt, key_cols = self._select()
+        stmt = stmt.where(*(c == bindparam(f"p{j}") for j, c in enumerate(key_cols)))
+        if kind == "count":
+            return select(func.count()).select_from(stmt.subquery())
+        if kind == "page":
+            return (
+                stmt.order_by(*self.order)
+                .limit(bindparam("limit", type_=Integer))
+                .offset(bindparam("offset", type_=Integer))
+            )
+        member = getattr(self.target.model, self.target.primary_key_name())
+        return stmt.where(member == bindparam("member")).limit(1)
+
+    def _one_parent(
+        self, conn: Connection, kind: str, key: tuple[Any, ...], **values: Any
+    ) -> list[Any]:
+        prepared = self.prepared.get((kind,), conn, lambda: self._one_parent_statement(kind))
+        values.update({f"p{j}": v for j, v in enumerate(key)})
+        return prepared.run(conn, values)
+
+    def count_for(self, conn: Connection, parent: Raw) -> int:
+        """How many rows the relation holds for one parent."""
+        if self.rel.simple:
+            key = self.parent_key(parent)
+            return 0 if key is None else int(self._one_parent(conn, "count", key)[0][0])
+        found = self._for_parent(parent)
+        if found is None:
+            return 0
+        stmt = found[0]
+        return int(conn.execute(select(func.count()).select_from(stmt.subquery())).scalar_one())
+
+    def page_for(self, conn: Connection, parent: Raw, start: int, size: int | None) -> list[Raw]:
+        """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
+        names = self.names
+        width = len(names)
+        if self.rel.simple and size is not None:
+            key = self.parent_key(parent)
+            if key is None:
+                return []
+            rows = self._one_parent(conn, "page", key, limit=size, offset=start)
+            return [dict(zip(names, row[:width], strict=True)) for row in rows]
+        found = self._for_parent(parent)
+        if found is None:
+            return []
+        stmt, entity = found
+        stmt = stmt.order_by(*self._order_for(entity)).offset(start or None).limit(size)
+        return [dict(zip(names, tuple(row)[:width], strict=True)) for row in conn.execute(stmt)]
+
+    def _order_for(self, entity: Any) -> list[Any]:
+        if entity is self.target.model:
+            return self.order
+        return [getattr(entity, k) for k in self.target.pk_names]
+
+    def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
+        """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
+        names = self.names
+        if self.rel.simple:
+            parent_key = self.parent_key(parent)
+            if parent_key is None:
+                return None
+            rows = self._one_parent(conn, "member", parent_key, member=key)
+        else:
+            found = self._for_parent(parent)
+            if found is None:
+                return None
+            stmt, entity = found
+            clause = getattr(entity, self.target.primary_key_name()) == key
+            rows = [tuple(r) for r in conn.execute(stmt.where(clause).limit(1))]
+        if not rows:
+            return None
+        return dict(zip(names, rows[0][: len(names)], strict=True))
+
+
+@lru_cache(maxsize=64)
+def _bind_names(size: int, width: int) -> tuple[tuple[str, ...], ...]:
+    """The bind parameter names of a batch statement, per key."""
+    return tuple(tuple(f"k{i}_{j}" for j in range(width)) for i in range(size))
+
+
+# -- objects ------------------------------------------------------------------
+
+#: A shape's columns: those emitted as they are, and those with a converter.
+Emitters = tuple[tuple[str, ...], tuple[tuple[str, Converter], ...]]
+
+
+class ObjectLoader:
+    """Builds the JSON-able objects of one manager's APIs, relations inlined.
+
+    It keeps a :class:`RelationLoader` per relation and the emitters of each
+    shape it has built: state of one manager (its models, its shapes), so it
+    lives as long as the manager and no longer.
+    """
+
+    def __init__(self) -> None:
+        self._relations: dict[RelationInfo, RelationLoader] = {}
+        self._emitters: dict[Shape, Emitters] = {}
+
+    def relation(self, rel: RelationInfo) -> RelationLoader:
+        """The :class:`RelationLoader` of a relation (made on first use)."""
+        loader = self._relations.get(rel)
+        if loader is None:
+            loader = self._relations[rel] = RelationLoader(rel)
+        return loader
+
+    def _emitters_of(self, shape: Shape) -> Emitters:
+        found = self._emitters.get(shape)
+        if found is None:
+            converters = shape.info.converters
+            found = self._emitters[shape] = (
+                tuple(k for k in shape.columns if converters[k] is None),
+                tuple((k, c) for k in shape.columns if (c := converters[k]) is not None),
+            )
+        return found
+
+    def _emit(self, shape: Shape, raw: Raw) -> Obj:
+        plain, converted = self._emitters_of(shape)
+        obj: Obj = {key: raw[key] for key in plain}
+        for key, conv in converted:
+            obj[key] = conv(raw[key])
+        return obj
+
+    def build(self, conn: Connection, shape: Shape, raws: Sequence[Raw]) -> list[Obj]:
+        """JSON-able objects for rows of ``shape.info``, with their relations inlined."""
+        objs = [self._emit(shape, raw) for raw in raws]
+        if not raws:
+            return objs
+        if shape.needs_instances:
+            _instance_values(conn, shape, raws, objs)
+        for name, rel_shape in shape.relations:
+            rel = shape.info.relations[name]
+            per_parent = self.relation(rel).for_parents(conn, raws)
+            flat = [r for rows in per_parent for r in rows]
+            related = self.build(conn, rel_shape, flat)
+            position = 0
+            for obj, rows in zip(objs, per_parent, strict=True):
+                mine = related[position : position + len(rows)]
+                position += len(rows)
+                obj[name] = mine if rel.uselist else (mine[0] if mine else None)
+        return objs
+
+
+def _instance_values(
+    conn: Connection, shape: Shape, raws: Sequence[Raw], objs: Sequence[Obj]
+) -> None:
+    """Fill in hybrid properties and ``include_methods`` results from ORM instances."""
+    info = shape.info
+    pk_cols = [getattr(info.model, k) for k in info.pk_names]
+    pks = [tuple(r[k] for k in info.pk_names) for r in raws]
+    instances: dict[tuple[Any, ...], Any] = {}
+    with Session(bind=conn) as session:
+        for chunk in _chunks(sorted(set(pks), key=repr)):
+            inst: Any
+            for inst in session.scalars(select(info.model).where(_key_clause(pk_cols, chunk))):
+                instances[tuple(getattr(inst, k) for k in info.pk_names)] = inst
+        for pk, obj in zip(pks, objs, strict=True):
+            inst = instances.get(pk)
+            if inst is None:
+                continue
+            for name in shape.hybrids:
+                obj[name] = _extra_value(info.catalog, getattr(inst, name))
+            for name in shape.methods:
+                value = getattr(inst, name)
+                obj[name] = _extra_value(info.catalog, value() if callable(value) else value)
+
+
+def _extra_value(catalog: Catalog, value: Any) -> Any:
+    if value is not None and is_mapped_class(type(value)):
+        info = catalog.info(type(value))
+        return {k: plain_value(getattr(value, k)) for k in info.column_keys}
+    return plain_value(value)

@@ -1,0 +1,223 @@
+"""What the engine knows about a mapped class, computed once per model and manager.
+
+flask-restless 0.17 discovered columns, relations and primary keys by
+introspecting the model on every request.  :class:`ModelInfo` does the same
+introspection once, with the same rules, and keeps what the query compiler,
+the loader and the serializer need: column expressions in a fixed order,
+relationships with the columns that join them, and primary-key names.
+"""
+
+from __future__ import annotations
+
+import datetime
+import inspect as pyinspect
+import operator
+import threading
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.ext.associationproxy import AssociationProxy
+from sqlalchemy.ext.hybrid import HybridExtensionType
+from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, configure_mappers
+from sqlalchemy.orm.attributes import QueryableAttribute
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ColumnElement
+from sqlalchemy.sql.schema import Column
+from sqlalchemy.types import Date, DateTime, Interval, Time, TypeDecorator, TypeEngine
+
+from ._serialize import Converter, converter_for
+
+#: 0.17's names that are never columns or relations.
+COLUMN_BLACKLIST = frozenset({"_sa_polymorphic_on"})
+RELATION_BLACKLIST = frozenset(
+    {"query", "query_class", "_sa_class_manager", "_decl_class_registry"}
+)
+
+
+def _is_pure_equality(clause: Any, npairs: int) -> bool:
+    """Whether a join condition is a conjunction of exactly ``npairs`` ``a = b`` terms."""
+    terms = clause.clauses if isinstance(clause, BooleanClauseList) else [clause]
+    if isinstance(clause, BooleanClauseList) and clause.operator is not operators.and_:
+        return False
+    if len(terms) != npairs:
+        return False
+    return all(
+        isinstance(t, BinaryExpression)
+        and t.operator is operator.eq
+        and isinstance(t.left, Column)
+        and isinstance(t.right, Column)
+        for t in terms
+    )
+
+
+class RelationInfo:
+    """One relationship of a model, with what is needed to batch-load it.
+
+    ``simple`` relations (joined by plain column equalities, directly or
+    through a secondary table) are loaded with one Core statement per page;
+    other relations are loaded through the ORM.
+    """
+
+    def __init__(self, owner: ModelInfo, prop: RelationshipProperty[Any]) -> None:
+        self.owner = owner
+        self.prop = prop
+        self.name = prop.key
+        self.uselist = bool(prop.uselist)
+        self.secondary = prop.secondary
+        pairs: list[tuple[Column[Any], Column[Any]]]
+        if prop.secondary is None:
+            # (parent column, target column)
+            pairs = [(lc, rc) for lc, rc in prop.local_remote_pairs]  # type: ignore[misc]
+            simple = _is_pure_equality(prop.primaryjoin, len(pairs))
+            self.secondary_target_pairs: list[tuple[Column[Any], Column[Any]]] = []
+        else:
+            # (parent column, secondary column) and (target column, secondary column)
+            pairs = list(prop.synchronize_pairs)  # type: ignore[arg-type]
+            self.secondary_target_pairs = list(prop.secondary_synchronize_pairs or [])  # type: ignore[arg-type]
+            simple = _is_pure_equality(prop.primaryjoin, len(pairs)) and _is_pure_equality(
+                prop.secondaryjoin, len(self.secondary_target_pairs)
+            )
+        self.pairs = pairs
+        parent_mapper = owner.mapper
+        try:
+            self.local_keys: tuple[str, ...] = tuple(
+                parent_mapper.get_property_by_column(lc).key for lc, _ in pairs
+            )
+        except Exception:
+            self.local_keys = ()
+            simple = False
+        self.simple = simple and bool(pairs)
+
+    @cached_property
+    def target(self) -> ModelInfo:
+        """The related model's info (from the owner's catalog)."""
+        return self.owner.catalog.info(self.prop.mapper.class_)
+
+    @property
+    def attribute(self) -> QueryableAttribute[Any]:
+        """The class-level relationship attribute (``Album.artist``)."""
+        return getattr(self.owner.model, self.name)  # type: ignore[no-any-return,unused-ignore]
+
+
+class ModelInfo:
+    """Introspection of one mapped class, with flask-restless 0.17's rules."""
+
+    def __init__(self, model: type, catalog: Catalog) -> None:
+        configure_mappers()
+        mapper: Mapper[Any] = sa_inspect(model)
+        self.model = model
+        self.catalog = catalog
+        self.mapper = mapper
+        self.name = model.__name__
+        self.table_name: str = getattr(model, "__tablename__", None) or mapper.local_table.name  # type: ignore[attr-defined]
+        self.selectable = mapper.selectable
+        #: column attribute name -> SQL expression, in mapper order
+        self.columns: dict[str, ColumnElement[Any]] = {}
+        #: column attribute name -> SQLAlchemy type
+        self.column_types: dict[str, TypeEngine[Any]] = {}
+        for prop in mapper.column_attrs:
+            if prop.key in COLUMN_BLACKLIST or prop.key.startswith("__"):
+                continue
+            expr: Any = prop.expression
+            self.columns[prop.key] = expr
+            self.column_types[prop.key] = prop.columns[0].type
+        self.column_keys: tuple[str, ...] = tuple(self.columns)
+        #: the column expressions, in ``column_keys`` order (what the loader selects)
+        self.column_exprs: tuple[ColumnElement[Any], ...] = tuple(self.columns.values())
+        #: column attribute name -> its JSON converter (``None``: emitted as it is)
+        self.converters: dict[str, Converter | None] = {
+            k: converter_for(t) for k, t in self.column_types.items()
+        }
+        self.hybrids: tuple[str, ...] = tuple(
+            key
+            for key, desc in mapper.all_orm_descriptors.items()
+            if getattr(desc, "extension_type", None) is HybridExtensionType.HYBRID_PROPERTY
+            and not key.startswith("__")
+        )
+        self.association_proxies: tuple[str, ...] = tuple(
+            key
+            for key, desc in mapper.all_orm_descriptors.items()
+            if isinstance(desc, AssociationProxy) and key not in RELATION_BLACKLIST
+        )
+        self.relations: dict[str, RelationInfo] = {
+            rel.key: RelationInfo(self, rel)
+            for rel in sorted(mapper.relationships, key=lambda r: r.key)
+            if rel.key not in RELATION_BLACKLIST and not rel.key.startswith("__")
+        }
+        # 0.17's primary_key_names: members sorted by name whose first column is a PK.
+        self.pk_names: tuple[str, ...] = tuple(
+            sorted(
+                key
+                for key, prop in mapper.attrs.items()
+                if isinstance(prop, ColumnProperty)
+                and key in self.columns
+                and getattr(prop.columns[0], "primary_key", False)
+            )
+        )
+        if not self.pk_names:
+            raise ValueError(f"{self.name} has no primary key column")
+
+    def primary_key_name(self) -> str:
+        """0.17's ``primary_key_name``: ``id`` if it is a key, else the first key."""
+        return "id" if "id" in self.pk_names else self.pk_names[0]
+
+    def is_temporal(self, key: str) -> type | None:
+        """The Python type a string must be parsed into for this field, if temporal."""
+        coltype = self.column_types.get(key)
+        while isinstance(coltype, TypeDecorator):
+            coltype = coltype.impl_instance
+        if coltype is None:
+            return None
+        if isinstance(coltype, DateTime):
+            return datetime.datetime
+        if isinstance(coltype, Date):
+            return datetime.date
+        if isinstance(coltype, Time):
+            return datetime.time
+        if isinstance(coltype, Interval):
+            return datetime.timedelta
+        return None
+
+    def python_type(self, key: str) -> type | None:
+        """The Python type of a column's values, when SQLAlchemy knows it."""
+        coltype = self.column_types.get(key)
+        if coltype is None:
+            return None
+        try:
+            return coltype.python_type
+        except NotImplementedError:
+            return None
+
+
+class Catalog:
+    """The :class:`ModelInfo` of every model one manager serves, each computed once.
+
+    One per ``APIManager``, never module-wide: the mapped classes of one
+    manager (``models_for()`` makes new ones each time) live and die with it.
+    """
+
+    def __init__(self) -> None:
+        self._infos: dict[type, ModelInfo] = {}
+        self._lock = threading.Lock()
+
+    def info(self, model: type) -> ModelInfo:
+        """The :class:`ModelInfo` of a mapped class (computed on first use, by any thread)."""
+        found = self._infos.get(model)
+        if found is None:
+            with self._lock:
+                found = self._infos.get(model)
+                if found is None:
+                    found = self._infos[model] = ModelInfo(model, self)
+        return found
+
+
+def is_mapped_class(cls: type) -> bool:
+    """Whether ``cls`` is a SQLAlchemy-mapped class."""
+    if not pyinspect.isclass(cls):
+        return False
+    try:
+        sa_inspect(cls)
+    except Exception:
+        return False
+    return True

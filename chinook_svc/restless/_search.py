@@ -1,0 +1,157 @@
+"""The SQL of searches: count the rows a compiled ``q`` selects, fetch a page of them.
+
+Runs in a worker thread on a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
+and returns raw column values (dicts), never rows or ORM objects; the loader
+(``_loader``) turns them into JSON-able objects.  Statements that every
+request shares (the plain page, the count, a row by key) and those of the
+searches clients send most (bounded) are compiled once (``_prepared``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
+
+from ._compile import RECENT_SEARCHES, CompiledSearch
+from ._prepared import PreparedCache
+from ._schema import ModelInfo
+
+Raw = dict[str, Any]
+
+
+def base_select(info: ModelInfo) -> Select[Any]:
+    """``SELECT <every column> FROM <model>``."""
+    return select(*info.column_exprs).select_from(info.selectable)
+
+
+class SearchQueries:
+    """The SQL of one model's searches: count, pages, keyset pages, one row by key."""
+
+    def __init__(self, info: ModelInfo) -> None:
+        self.info = info
+        self.prepared = PreparedCache()
+        #: statements of searches clients sent (bounded: clients choose the keys)
+        self.searches = PreparedCache(max_entries=2 * RECENT_SEARCHES)
+        self.keys = info.column_keys
+
+    def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
+        info = self.info
+        if compiled.where:
+            stmt = stmt.where(*compiled.where)
+        if compiled.group_by:
+            if len(info.pk_names) == 1:
+                # One row per group, the one with the smallest key (what SQLite
+                # returns for 0.17's bare GROUP BY), on every database.
+                pk = info.columns[info.pk_names[0]]
+                firsts = select(func.min(pk)).select_from(info.selectable)
+                if compiled.where:
+                    firsts = firsts.where(*compiled.where)
+                stmt = stmt.where(pk.in_(firsts.group_by(*compiled.group_by)))
+            else:
+                stmt = stmt.group_by(*compiled.group_by)
+        return stmt
+
+    def _pk_order(self) -> list[Any]:
+        return [self.info.columns[k].asc() for k in self.info.pk_names]
+
+    def count(self, conn: Connection, compiled: CompiledSearch) -> int:
+        """The number of rows the search yields (after its own limit/offset)."""
+        info = self.info
+        if compiled.plain and compiled.limit is None and compiled.offset is None:
+            prepared = self.prepared.get(
+                ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
+            )
+            return int(prepared.scalar(conn))
+        if compiled.key is not None:
+            prepared = self.searches.get(
+                ("count", compiled.key), conn, lambda: self._count_statement(compiled)
+            )
+            return int(prepared.scalar(conn))
+        return int(conn.execute(self._count_statement(compiled)).scalar_one())
+
+    def _count_statement(self, compiled: CompiledSearch) -> Select[Any]:
+        info = self.info
+        pk_exprs = [info.columns[k] for k in info.pk_names]
+        if compiled.limit is not None or compiled.offset is not None:
+            inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
+            inner = self._ordered(inner, compiled).limit(compiled.limit).offset(compiled.offset)
+            stmt = select(func.count()).select_from(inner.subquery())
+        elif compiled.group_by and len(info.pk_names) != 1:
+            inner = self._filtered(
+                select(*compiled.group_by).select_from(info.selectable), compiled
+            )
+            stmt = select(func.count()).select_from(inner.subquery())
+        else:
+            stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
+        return stmt
+
+    def _ordered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
+        for alias, onclause in compiled.joins:
+            stmt = stmt.outerjoin(alias, onclause)
+        return stmt.order_by(*compiled.order_by)
+
+    def rows(
+        self, conn: Connection, compiled: CompiledSearch, start: int, size: int | None
+    ) -> list[Raw]:
+        """Raw column values of ``size`` rows from position ``start`` of the search."""
+        offset = (compiled.offset or 0) + start
+        if size is None and compiled.limit is not None:
+            size = max(compiled.limit - start, 0)
+        keys = self.keys
+        if compiled.plain and size is not None:
+            prepared = self.prepared.get(
+                ("page",),
+                conn,
+                lambda: (
+                    base_select(self.info)
+                    .order_by(*self._pk_order())
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+            found = prepared.run(conn, {"limit": size, "offset": offset})
+            return [dict(zip(keys, row, strict=True)) for row in found]
+        if compiled.key is not None and size is not None:
+            prepared = self.searches.get(
+                ("page", compiled.key),
+                conn,
+                lambda: (
+                    self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+            found = prepared.run(conn, {"limit": size, "offset": offset})
+            return [dict(zip(keys, row, strict=True)) for row in found]
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+        if size is not None:
+            stmt = stmt.limit(size)
+        if offset:
+            stmt = stmt.offset(offset)
+        return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
+
+    def rows_after(
+        self, conn: Connection, compiled: CompiledSearch, condition: Any, size: int
+    ) -> list[Raw]:
+        """Up to ``size`` rows of the search that also meet ``condition`` (keyset paging)."""
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+        if condition is not None:
+            stmt = stmt.where(condition)
+        return [dict(zip(self.keys, row, strict=True)) for row in conn.execute(stmt.limit(size))]
+
+    def by_key(self, conn: Connection, name: str, value: Any) -> Raw | None:
+        """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
+        prepared = self.prepared.get(
+            ("by_key", name),
+            conn,
+            lambda: (
+                base_select(self.info)
+                .where(getattr(self.info.model, name) == bindparam("key"))
+                .limit(1)
+            ),
+        )
+        found = prepared.run(conn, {"key": value})
+        return dict(zip(self.keys, found[0], strict=True)) if found else None

@@ -1,0 +1,90 @@
+"""One declaration per setting: options, environment, files and docs all come from it.
+
+``docs/configuration.md`` carries a reference generated from
+``chinook_svc.settings``; these tests fail when it is stale, when an example
+config file in it does not load, or when the options and the declarations
+disagree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from chinook_svc.config import load_settings
+from chinook_svc.options import Options
+from chinook_svc.settings import Settings, declared
+from chinook_svc.settings_doc import BEGIN, END, reference, updated
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
+
+def test_configuration_doc_is_current() -> None:
+    """docs/configuration.md holds the reference generated from today's declarations."""
+    text = DOC.read_text(encoding="utf-8")
+    assert BEGIN in text and END in text
+    assert text == updated(text), "run: python -m chinook_svc.settings_doc --write"
+    for attribute, spec in declared():
+        assert f"`{attribute.name}`" in reference()
+        if spec.env is not None:
+            assert f"`{spec.env}`" in text
+
+
+def test_updated_needs_the_markers() -> None:
+    """A document without the markers is an error, not silently left alone."""
+    with pytest.raises(ValueError, match="settings reference"):
+        updated("# Configuration\n")
+
+
+@pytest.mark.parametrize(("fence", "name"), [("ini", "config.cfg"), ("toml", "chinook.toml")])
+def test_doc_examples_load(tmp_path: Path, fence: str, name: str) -> None:
+    """The example config files of the doc load, and set what they say."""
+    blocks = re.findall(rf"```{fence}\n(.*?)```", DOC.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    for block in blocks:
+        path = tmp_path / name
+        path.write_text(block, encoding="utf-8")
+        settings = load_settings({"config": str(path)}, {})
+        assert settings.threads == 4
+        assert settings.db_url == f"sqlite:///{tmp_path.resolve()}/chinook.db"
+
+
+def test_options_are_the_declared_settings() -> None:
+    """Each setting with a command-line name is exactly one option; no option is undeclared."""
+    options = Options(environ={})
+    parameters = {p[0] for p in options.optParameters}
+    flags = {f[0] for f in options.optFlags}
+    repeatable = {
+        name[len("opt_") :].replace("_", "-")
+        for name in dir(Options)
+        if name.startswith("opt_") and name not in ("opt_help", "opt_version")
+    }
+    declared_cli = [spec.cli for _, spec in declared() if spec.cli is not None]
+    assert sorted(parameters | flags | repeatable) == sorted(declared_cli)
+    assert not parameters & flags and not (parameters | flags) & repeatable
+    for attribute, spec in declared():
+        if spec.flag:
+            assert attribute.default is False and spec.cli in flags
+
+
+def test_names_are_unique() -> None:
+    """No two settings share an option, a variable or a config-file key."""
+    specs = [spec for _, spec in declared()]
+    for names in (
+        [s.cli for s in specs if s.cli],
+        [s.env for s in specs if s.env],
+        [k for s in specs for k in s.cfg_keys],
+        [s.toml_key for s in specs if s.toml_key],
+    ):
+        assert [n for n, count in Counter(names).items() if count > 1] == []
+
+
+def test_defaults_are_the_settings_defaults() -> None:
+    """Parsing nothing gives Settings(): the declared defaults are the only ones."""
+    options = Options(environ={})
+    options.parseOptions([])
+    assert options.settings == Settings()
+    assert all(options.given[spec.cli] is None for _, spec in declared() if spec.cli)
