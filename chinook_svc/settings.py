@@ -227,6 +227,18 @@ class Settings:
         cli="threads", env="CHINOOK_THREADS", cfg_keys=("THREADS",), toml_key="threads",
         metavar="N", unset=f"the connection pool's size, {DEFAULT_THREADS}",
     )
+    queue_limit: int | None = setting(
+        None, whole_number(None),
+        "Requests that may wait for a database thread, per lane (cheap, heavy); more get 503",
+        cli="queue-limit", env="CHINOOK_QUEUE_LIMIT", cfg_keys=("QUEUE_LIMIT",),
+        toml_key="queue_limit", metavar="N", unset="4 per database thread, at least 16",
+    )
+    heavy_threads: int | None = setting(
+        None, whole_number(MAX_THREADS),
+        "Database threads heavy reads (searches, large pages, functions) may hold at once",
+        cli="heavy-threads", env="CHINOOK_HEAVY_THREADS", cfg_keys=("HEAVY_THREADS",),
+        toml_key="heavy_threads", metavar="N", unset="1 on SQLite, else all threads but one",
+    )
     debug: bool = setting(
         False, parse_bool, "Log more (never shows tracebacks to clients)",
         cli="debug", env="CHINOOK_DEBUG", cfg_keys=("DEBUG",), toml_key="debug", flag=True,
@@ -275,6 +287,12 @@ class Settings:
         5.0, parse_timeout, "Seconds one SQL statement may run (0: no limit)",
         cli="statement-timeout", env="CHINOOK_STATEMENT_TIMEOUT",
         cfg_keys=("STATEMENT_TIMEOUT",), toml_key="statement_timeout", metavar="SECONDS",
+    )
+    sqlite_wal: bool = setting(
+        False, parse_bool,
+        "With allow_writes, switch a SQLite file to write-ahead logging (else left as found)",
+        cli="sqlite-wal", env="CHINOOK_SQLITE_WAL", cfg_keys=("SQLITE_WAL",),
+        toml_key="sqlite_wal", flag=True,
     )
     head_timeout: float = setting(
         HEAD_TIMEOUT, parse_seconds, "Seconds a request's head may take to arrive (408 after)",

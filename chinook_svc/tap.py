@@ -3,7 +3,8 @@
 ``makeService`` is the only code that imports the global reactor; it hands
 it to :func:`build_service`, which builds, in order: Settings → engine →
 thread pools and runners (``restless.database_threads``: as big as the
-connection pool, and SQLite's writer thread) → ``ChinookApp`` →
+connection pool, and SQLite's writer thread; bounded queues, a deadline per
+call) and ``/healthz``'s own thread and connection → ``ChinookApp`` →
 ``TrackingSite`` (tracebacks never shown) → ``strports.service(listen, site)``,
 all in one :class:`~chinook_svc.services.SequentialService`. The plugin
 (``twisted/plugins/chinook_plugin.py``) and ``chinook.tac`` both call
@@ -34,10 +35,22 @@ from chinook_svc.aggregate import (
 )
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import Settings
-from chinook_svc.database import SampleUnavailable, describe, open_engine, sample_database_url
+from chinook_svc.database import (
+    SampleUnavailable,
+    describe,
+    open_engine,
+    open_health_engine,
+    sample_database_url,
+    tidy_sqlite_wal,
+)
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
-from chinook_svc.restless import database_threads
+from chinook_svc.restless import (
+    call_deadline,
+    database_threads,
+    default_queue_limit,
+    pool_size_for,
+)
 from chinook_svc.services import (
     AdoptedPortService,
     DatabaseService,
@@ -48,6 +61,7 @@ from chinook_svc.services import (
 from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
 from chinook_svc.web.cors import CorsPolicy
 from chinook_svc.web.edge import EdgeLimits
+from chinook_svc.web.health import HealthCheck, HealthService
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
 
@@ -111,7 +125,10 @@ def build_service(
         return _supervisor(settings, reactor, url, given or {}, environ or {})
     try:
         engine = open_engine(
-            url, pool_size=settings.threads, statement_timeout=settings.statement_timeout
+            url,
+            pool_size=settings.threads,
+            statement_timeout=settings.statement_timeout,
+            **file_options(settings),
         )
     except ModuleNotFoundError as e:
         raise usage.UsageError(
@@ -122,8 +139,14 @@ def build_service(
         raise usage.UsageError(f"cannot open database: {e}") from None
     with ExitStack() as on_failure:
         on_failure.callback(engine.dispose)
-        service = _serve(settings, reactor, engine, adopt)
-        on_failure.pop_all()  # built: DatabaseService disposes of the engine on stop
+        # /healthz checks the database on a connection of its own.
+        health_engine = open_health_engine(
+            engine, url, statement_timeout=settings.statement_timeout, **file_options(settings)
+        )
+        if health_engine is not engine:
+            on_failure.callback(health_engine.dispose)
+        service = _serve(settings, reactor, engine, health_engine, adopt)
+        on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
 
@@ -131,11 +154,22 @@ def _serve(
     settings: Settings,
     reactor: Any,
     engine: Engine,
+    health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
 ) -> MultiService:
-    """The service tree around an open engine (the caller disposes of it if this raises)."""
+    """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
-    threads = database_threads(reactor, engine, writes=settings.allow_writes)
+    # Bounded queues, and a deadline after which a call's connection is broken.
+    threads = database_threads(
+        reactor,
+        engine,
+        writes=settings.allow_writes,
+        queue_limit=settings.queue_limit or default_queue_limit(pool_size_for(engine)),
+        heavy_limit=settings.heavy_threads,
+        deadline=call_deadline(settings.statement_timeout),
+    )
+    # /healthz never waits behind API work: a thread of its own.
+    health, health_threads = HealthCheck.dedicated(health_engine, reactor, load=threads.runner.load)
     try:
         aggregate_settings = aggregate_settings_for(settings)
     except ValueError as e:
@@ -158,6 +192,7 @@ def _serve(
             cors=CorsPolicy(
                 settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
             ),
+            health=health,
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
@@ -185,6 +220,8 @@ def _serve(
         raise usage.UsageError(f"bad listen endpoint {settings.listen!r}: {e}") from None
     top = SequentialService()
     DatabaseService(engine, threads.pool, threads.writer).setServiceParent(top)
+    health_owned = None if health_engine is engine else health_engine
+    HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
@@ -244,24 +281,13 @@ def fit_open_file_limit(aggregate: AggregateSettings) -> AggregateSettings:
     return fitted
 
 
-def _tidy_database(url: str) -> None:
-    """Open and close the database once more after the workers have gone.
-
-    Workers closing their SQLite connections at the same moment may each
-    leave the write-ahead log to the other; the last connection closed
-    checkpoints it and removes the ``-wal`` and ``-shm`` files.  (Only
-    SQLite has such files.)
-    """
-    if not url.startswith("sqlite"):
-        return
-    engine = open_engine(url, pool_size=1)
-    try:
-        with engine.connect():
-            pass
-    except Exception as e:  # a database gone away: nothing to tidy
-        log.warn("Could not tidy up {db}: {error}", db=describe(engine), error=str(e))
-    finally:
-        engine.dispose()
+def file_options(settings: Settings) -> dict[str, Any]:
+    """``open_engine``'s arguments deciding how a SQLite file is opened."""
+    return {
+        "writes": settings.allow_writes,
+        "sqlite_wal": settings.sqlite_wal,
+        "data_dir": settings.data_dir,
+    }
 
 
 def _supervisor(
@@ -269,7 +295,7 @@ def _supervisor(
 ) -> MultiService:
     """The parent of ``settings.workers`` worker processes: checks the database, then supervises."""
     try:
-        engine = open_engine(url, pool_size=1)
+        engine = open_engine(url, pool_size=1, **file_options(settings))
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
@@ -294,7 +320,7 @@ def _supervisor(
         options,
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
-        after_stop=lambda: _tidy_database(url),
+        after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
     ).setServiceParent(top)
     return top
 

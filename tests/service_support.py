@@ -97,6 +97,7 @@ class InlineThreadPool:
     def __init__(self) -> None:
         self.started = False
         self.calls = 0
+        self.max = 1  # one call at a time, as ThreadPool(maxthreads=1)
 
     def start(self) -> None:
         """Mark the pool started."""

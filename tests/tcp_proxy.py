@@ -4,10 +4,14 @@ It runs an asyncio loop in a thread of its own, so that it keeps forwarding
 while the test thread blocks in database calls.  Three states:
 
 * ``restore()``: forward every connection to the server (the initial state);
+  connections held by a stall go on where they stopped;
 * ``cut()``: close every open connection and refuse new ones (the database
   went away: the port is closed);
-* ``stall()``: close every open connection, then accept new ones and never
-  answer (a database that hangs: only a client-side timeout ends the wait).
+* ``stall()``: a network partition: open connections stay open but nothing
+  goes through them any more, in either direction, and new connections are
+  accepted and never answered.  The client's kernel sees a live peer (the
+  proxy acknowledges everything), so only a client-side deadline ends the
+  wait.
 
 The listening port stays the same throughout, so the engine's URL does too.
 """
@@ -35,6 +39,7 @@ class TcpProxy:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._mode = "forward"
+        self._flowing: asyncio.Event | None = None
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -45,7 +50,7 @@ class TcpProxy:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self._call(self._close(listen=False))
+        self._call(self._shutdown())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -64,19 +69,40 @@ class TcpProxy:
         self._call(self._set("refuse", listen=False))
 
     def stall(self) -> None:
-        """Drop every connection; accept new ones but never forward or answer."""
+        """Stop forwarding on every connection, open or new, without closing any."""
         self._call(self._set("stall", listen=True))
 
     # -- the loop's side --------------------------------------------------------------
 
+    def _gate(self) -> asyncio.Event:
+        if self._flowing is None:
+            self._flowing = asyncio.Event()
+        return self._flowing
+
     async def _set(self, mode: str, *, listen: bool) -> None:
         self._mode = mode
+        if mode == "stall":
+            self._gate().clear()
+            return
+        if mode == "forward":
+            self._gate().set()
+            await self._close(listen=True, drop=False)
+            return
+        self._gate().set()
         await self._close(listen=listen)
 
-    async def _close(self, *, listen: bool) -> None:
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
+    async def _shutdown(self) -> None:
+        await self._close(listen=False)
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _close(self, *, listen: bool, drop: bool = True) -> None:
+        if drop:
+            for writer in list(self._writers):
+                writer.transport.abort()
+            self._writers.clear()
         if not listen and self._server is not None:
             self._server.close()
             await self._server.wait_closed()
@@ -88,8 +114,10 @@ class TcpProxy:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)
-        if self._mode != "forward":
-            return  # stall: hold the connection open, silent
+        if self._mode == "refuse":
+            writer.transport.abort()
+            return
+        await self._gate().wait()  # stalled: held open and silent until restored
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._upstream)
         except OSError:
@@ -103,6 +131,7 @@ class TcpProxy:
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while data := await reader.read(65536):
+                await self._gate().wait()  # stalled: the data waits
                 writer.write(data)
                 await writer.drain()
         finally:

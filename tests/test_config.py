@@ -271,3 +271,27 @@ def test_a_cors_origin_must_be_an_origin(origin: str) -> None:
     """Anything but scheme://host[:port] or * is refused at start-up ("null" too)."""
     with pytest.raises(UsageError, match="cors_origins"):
         parse(["--cors-origin", origin])
+
+
+def test_database_load_and_file_settings() -> None:
+    """--queue-limit, --heavy-threads and --sqlite-wal, and their variables and TOML keys."""
+    assert (Settings().queue_limit, Settings().heavy_threads, Settings().sqlite_wal) == (
+        None,
+        None,
+        False,
+    )
+    given = parse(["--queue-limit", "40", "--heavy-threads", "2", "--sqlite-wal"])
+    assert (given.queue_limit, given.heavy_threads, given.sqlite_wal) == (40, 2, True)
+    environ = {"CHINOOK_QUEUE_LIMIT": "7", "CHINOOK_HEAVY_THREADS": "3", "CHINOOK_SQLITE_WAL": "1"}
+    from_env = parse([], environ)
+    assert (from_env.queue_limit, from_env.heavy_threads, from_env.sqlite_wal) == (7, 3, True)
+    with pytest.raises(UsageError, match="queue_limit"):
+        parse(["--queue-limit", "0"])
+
+
+def test_database_settings_in_toml(tmp_path: Path) -> None:
+    """The same settings from a TOML file."""
+    path = tmp_path / "chinook.toml"
+    path.write_text("queue_limit = 12\nheavy_threads = 1\nsqlite_wal = true\n")
+    settings = parse(["--config", str(path)])
+    assert (settings.queue_limit, settings.heavy_threads, settings.sqlite_wal) == (12, 1, True)

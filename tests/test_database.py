@@ -1,4 +1,8 @@
-"""``open_engine``: SQLite gets WAL and a busy timeout, memory one connection, servers pre-ping."""
+"""``open_engine``: SQLite waits for locks (WAL only where allowed), memory one connection.
+
+How a user's SQLite file is opened (read-only, never created, journal mode
+kept) is tested in ``test_sqlite_untouched.py``.
+"""
 
 from __future__ import annotations
 
@@ -16,11 +20,15 @@ from chinook_svc.database import (
     ping,
 )
 from chinook_svc.restless import pool_size_for
+from chinook_svc.restless._held import held_connections
+
+from .service_support import make_tiny_chinook
 
 
 def test_sqlite_file_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
-    """Every connection to a SQLite file is in WAL mode and waits for locks."""
-    engine = open_engine(f"sqlite:///{tmp_path}/x.db")
+    """With writes and ``sqlite_wal``, every connection is in WAL mode and waits for locks."""
+    url = make_tiny_chinook(tmp_path / "x.db")
+    engine = open_engine(url, writes=True, sqlite_wal=True)
     with engine.connect() as connection:
         assert connection.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert (
@@ -31,7 +39,7 @@ def test_sqlite_file_uses_wal_and_busy_timeout(tmp_path: Path) -> None:
 
 def test_pool_size(tmp_path: Path) -> None:
     """pool_size sets the connection pool, which sizes the worker threads."""
-    engine = open_engine(f"sqlite:///{tmp_path}/x.db", pool_size=7)
+    engine = open_engine(make_tiny_chinook(tmp_path / "x.db"), pool_size=7)
     assert pool_size_for(engine) == 7
 
 
@@ -49,15 +57,16 @@ def test_memory_sqlite_is_one_shared_connection(url: str) -> None:
 
 
 def test_servers_pre_ping() -> None:
-    """Database servers get pool_pre_ping, so dropped connections are replaced."""
+    """Database servers get a ping at checkout, so dropped connections are replaced."""
     engine = open_engine("postgresql+psycopg://u:secret@127.0.0.1:1/db")
-    assert engine.pool._pre_ping
+    assert held_connections(engine).pre_ping
     assert "secret" not in describe(engine)
 
 
 def test_ping_fails_when_database_cannot_open(tmp_path: Path) -> None:
-    """ping raises when the database cannot be reached."""
-    engine = open_engine(f"sqlite:///{tmp_path}/missing/dir/x.db")
+    """ping raises when the database cannot be reached (the file went away)."""
+    engine = open_engine(make_tiny_chinook(tmp_path / "x.db"))
+    (tmp_path / "x.db").unlink()
     with pytest.raises(Exception, match="unable to open database file"):
         ping(engine)
 

@@ -39,7 +39,9 @@ FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(Heal
 @pytest.fixture(scope="module")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """A tiny Chinook database, shared by the module (writes add genres only)."""
-    engine = open_engine(make_tiny_chinook(tmp_path_factory.mktemp("edge") / "tiny.db"))
+    engine = open_engine(
+        make_tiny_chinook(tmp_path_factory.mktemp("edge") / "tiny.db"), writes=True
+    )
     yield engine
     engine.dispose()
 
@@ -506,13 +508,13 @@ def test_healthz_without_details_with_auth_reads(auth_reads: TrackingSite) -> No
     assert answer.json == {"status": "ok", "database": "ok"}
     detailed = get(auth_reads, "/healthz", headers=AUTH).response()
     assert detailed.status == 200
-    assert {"version", "edition", "pid"} <= set(detailed.json)
+    assert {"version", "edition", "pid", "load"} <= set(detailed.json)
 
 
 def test_healthz_keeps_its_details_without_auth_reads(read_only: TrackingSite) -> None:
-    """Without --auth-reads, /healthz still reports version, edition and pid."""
+    """Without --auth-reads, /healthz still reports version, edition, pid and load."""
     answer = get(read_only, "/healthz").response()
-    assert {"status", "database", "version", "edition", "pid"} <= set(answer.json)
+    assert {"status", "database", "version", "edition", "pid", "load"} <= set(answer.json)
 
 
 # -- hostile heads, generated ------------------------------------------------------------

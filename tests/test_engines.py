@@ -19,6 +19,7 @@ from chinook_svc.restless._engines import (
     DatabaseHealth,
     check_database,
     create_database_engine,
+    held_connections,
     pool_size_for,
 )
 
@@ -89,7 +90,11 @@ def test_postgres_pool_and_statement_timeout(postgres_url: str) -> None:
         statement_timeout=1.5,
     )
     try:
-        assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._pre_ping) == (
+        assert (
+            engine.pool.size(),
+            engine.pool._max_overflow,
+            held_connections(engine).pre_ping,
+        ) == (
             3,
             0,
             True,
@@ -116,7 +121,11 @@ def test_mariadb_pool_timeout_and_charset(mysql_url: str) -> None:
     """MariaDB: pool_size = threads, pre-ping; max_statement_time and utf8mb4 per connection."""
     engine = create_database_engine(mysql_url, threads=4, statement_timeout=1.5)
     try:
-        assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._pre_ping) == (
+        assert (
+            engine.pool.size(),
+            engine.pool._max_overflow,
+            held_connections(engine).pre_ping,
+        ) == (
             4,
             0,
             True,

@@ -47,7 +47,7 @@ def tiny_url(tmp_path: Path) -> str:
 
 
 def chinook_app(url: str, **options: Any) -> Iterator[ChinookApp]:
-    engine = open_engine(url)
+    engine = open_engine(url, writes=bool(options.get("allow_writes")))
     yield ChinookApp(engine, InlineRunner(), Clock(), **options)
     engine.dispose()
 

@@ -35,7 +35,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 def app_client(db: Path, **options: Any) -> Client:
-    engine = open_engine(f"sqlite:///{db}")
+    engine = open_engine(f"sqlite:///{db}", writes=True)
     app = ChinookApp(engine, InlineRunner(), FakeReactor(), **options)
     return Client(app.resource())
 

@@ -194,7 +194,7 @@ def test_sequential_service_stops_one_at_a_time_last_first() -> None:
 def test_database_service_closes_everything(tmp_path: Path) -> None:
     """The database service starts its pool, and on stop stops it and closes SQLite cleanly."""
     path = tmp_path / "tiny.db"
-    engine = open_engine(make_tiny_chinook(path))
+    engine = open_engine(make_tiny_chinook(path), writes=True, sqlite_wal=True)
     pool = ThreadPool(minthreads=0, maxthreads=2)
     service = DatabaseService(engine, pool)
     service.startService()

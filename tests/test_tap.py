@@ -8,6 +8,8 @@ the listening endpoint can be inspected without a network.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 import types
 from pathlib import Path
@@ -24,6 +26,7 @@ from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
+from chinook_svc.web.health import HealthService
 from chinook_svc.web.site import TrackingSite
 
 from .service_support import make_tiny_chinook
@@ -39,7 +42,8 @@ def parts(
     service: MultiService,
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
     """The database, drain and listening children of the service, in start order."""
-    database, upstreams, drain, listening = list(service)
+    database, health, upstreams, drain, listening = list(service)
+    assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
     assert isinstance(drain, DrainService)
@@ -147,16 +151,24 @@ def test_bad_listen(tiny_url: str, settings: dict[str, str], message: str) -> No
         tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
 
 
+def empty_database(path: Path) -> Path:
+    """A SQLite file holding one table that is not Chinook's."""
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE other (x INTEGER)")
+    return path
+
+
 def test_database_without_chinook(tmp_path: Path) -> None:
     """A database without Chinook tables is a UsageError that says how to load the sample."""
+    db = empty_database(tmp_path / "empty.db")
     with pytest.raises(UsageError, match="load-sample"):
-        tap.build_service(Settings(db_url=f"sqlite:///{tmp_path}/empty.db"), MemoryReactorClock())
+        tap.build_service(Settings(db_url=f"sqlite:///{db}"), MemoryReactorClock())
 
 
 def test_unreachable_database(tmp_path: Path) -> None:
-    """A database that cannot be opened is a UsageError, with the password hidden."""
+    """A SQLite file that does not exist is a UsageError naming it (never created)."""
     url = f"sqlite:///{tmp_path}/no/such/dir/x.db"
-    with pytest.raises(UsageError, match="cannot read database"):
+    with pytest.raises(UsageError, match="cannot open database: no such SQLite database file"):
         tap.build_service(Settings(db_url=url), MemoryReactorClock())
 
 
@@ -211,7 +223,8 @@ def test_make_service_uses_the_global_reactor(tiny_url: str) -> None:
 
 def test_make_service_reports_bad_databases_in_one_line(tmp_path: Path) -> None:
     """makeService turns a database it cannot serve into a SystemExit with the reason."""
-    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{tmp_path}/empty.db"})
+    db = empty_database(tmp_path / "empty.db")
+    options = tap.Options(environ={"CHINOOK_DB": f"sqlite:///{db}"})
     options.parseOptions([])
     with pytest.raises(SystemExit, match=r"^twistd chinook: no Chinook tables found"):
         tap.makeService(options)
@@ -231,6 +244,29 @@ def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
         tap.build_service(Settings(), MemoryReactorClock())
 
 
+def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> None:
+    """The API's runner: bounded lanes, one heavy thread on SQLite, a deadline; /healthz apart."""
+    service, _ = built(threads=3, queue_limit=7, statement_timeout=2.0)
+    database, health = list(service)[:2]
+    assert isinstance(health, HealthService)
+    assert health.threads.pool.max == 1 and health.engine is not None
+    assert health.engine is not database.engine  # a connection of its own
+    root = parts(service)[2].factory.resource.wrapped  # inside WellFormed
+    gate = root._children[b"api"]
+    runner = gate._runner
+    assert (runner.pool, runner.queue_limit, runner.heavy_limit, runner.deadline) == (
+        database.pool,
+        7,
+        1,
+        3.0,
+    )
+    health.engine.dispose()
+    service, _ = built(threads=3)
+    runner = parts(service)[2].factory.resource.wrapped._children[b"api"]._runner
+    assert (runner.queue_limit, runner.deadline) == (16, 6.0)
+    list(service)[1].engine.dispose()
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
@@ -242,22 +278,29 @@ def test_no_sample_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_failures_after_opening_dispose_of_the_engine(
     tiny_url: str, monkeypatch: pytest.MonkeyPatch, settings: dict[str, Any], message: str
 ) -> None:
-    """Whatever fails once the engine is open (token, /aggregate, listener) disposes of it."""
+    """Whatever fails once the engines are open (token, /aggregate, listener) disposes of them."""
     opened: list[Any] = []
     disposed: list[Any] = []
-    real_open_engine = tap.open_engine
 
-    def open_and_watch(*args: Any, **kwargs: Any) -> Any:
-        engine = real_open_engine(*args, **kwargs)
-        real_dispose = engine.dispose
-        monkeypatch.setattr(engine, "dispose", lambda: (disposed.append(engine), real_dispose()))
-        opened.append(engine)
-        return engine
+    def watching(real_open: Any) -> Any:
+        def open_and_watch(*args: Any, **kwargs: Any) -> Any:
+            engine = real_open(*args, **kwargs)
+            real_dispose = engine.dispose
+            monkeypatch.setattr(
+                engine, "dispose", lambda: (disposed.append(engine), real_dispose())
+            )
+            opened.append(engine)
+            return engine
 
-    monkeypatch.setattr(tap, "open_engine", open_and_watch)
+        return open_and_watch
+
+    monkeypatch.setattr(tap, "open_engine", watching(tap.open_engine))
+    monkeypatch.setattr(tap, "open_health_engine", watching(tap.open_health_engine))
     with pytest.raises(UsageError, match=message):
         tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
-    assert opened and disposed == opened
+    # The API's engine and /healthz's own, each disposed of once.
+    assert len(opened) == 2 and opened[0] is not opened[1]
+    assert sorted(map(id, disposed)) == sorted(map(id, opened))
 
 
 def test_listen_backlog(built: Any) -> None:

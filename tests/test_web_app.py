@@ -64,8 +64,11 @@ def test_healthz_ok(tiny_app: ChinookApp) -> None:
 
 
 def test_healthz_database_cannot_answer(tmp_path: Path) -> None:
-    """GET /healthz is a JSON 503 when the database file cannot be opened."""
-    engine = open_engine(f"sqlite:///{tmp_path}/no/such/dir/chinook.db")
+    """GET /healthz is a JSON 503 when the database file cannot be opened (it went away)."""
+    folder = tmp_path / "no" / "such" / "dir"
+    folder.mkdir(parents=True)
+    engine = open_engine(make_tiny_chinook(folder / "chinook.db"))
+    (folder / "chinook.db").unlink()
     app = ChinookApp(engine, InlineRunner(), Clock(), models=DEFAULT)
     status, headers, body = request(app.resource(), "http://x/healthz")
     assert status == 503

@@ -9,15 +9,30 @@ underscore are the engine's internals.
 """
 
 from ._api import CollectionApi
-from ._engines import check_database, create_database_engine, is_memory_sqlite, pool_size_for
+from ._cost import url_cost
+from ._engines import (
+    DatabaseHealth,
+    call_deadline,
+    check_database,
+    create_database_engine,
+    is_memory_sqlite,
+    pool_size_for,
+)
 from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._query import Limits
-from ._runner import InlineRunner, Runner, ThreadPoolRunner
+from ._runner import (
+    Cost,
+    InlineRunner,
+    Overloaded,
+    Runner,
+    ThreadPoolRunner,
+    default_queue_limit,
+)
 from ._schema import INLINE_INFO_KEY
-from ._sqlite import BUSY_TIMEOUT_MS, configure_sqlite
+from ._sqlite import BUSY_TIMEOUT_MS, SqliteAccess, configure_sqlite
 from ._threads import DatabaseThreads, database_threads
 
 __all__ = [
@@ -28,26 +43,33 @@ __all__ = [
     "ApiError",
     "ApiRequest",
     "CollectionApi",
+    "Cost",
+    "DatabaseHealth",
     "DatabaseThreads",
     "IllegalArgumentError",
     "InlineRunner",
     "Limits",
+    "Overloaded",
     "ProcessingException",
     "Reply",
     "Runner",
+    "SqliteAccess",
     "ThreadPoolRunner",
     "ValidationError",
     "WellFormed",
     "add_error_handling",
     "api_request",
+    "call_deadline",
     "check_database",
     "configure_sqlite",
     "create_database_engine",
     "database_threads",
+    "default_queue_limit",
     "error_reply",
     "is_memory_sqlite",
     "json_reply",
     "pool_size_for",
     "render_reply",
+    "url_cost",
     "write_reply",
 ]

@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from ._coerce import url_key
 from ._compile import Compiler, FieldRules
+from ._dberrors import unavailable
 from ._dialects import DialectRules, rules_for
-from ._errors import DatabaseUnavailable
 from ._loader import ObjectLoader
 from ._options import ApiOptions
 from ._schema import Catalog, ModelInfo
@@ -98,8 +98,8 @@ class Collection:
         """A connection to the database (503 if none can be had)."""
         try:
             return self.engine.connect()
-        except sa_exc.SQLAlchemyError:
-            raise DatabaseUnavailable() from None
+        except sa_exc.SQLAlchemyError as e:
+            raise unavailable(e) from None
 
     def key(self, instid: Any) -> Any:
         """An instance URL's id as a primary-key value (404 if it cannot be one).

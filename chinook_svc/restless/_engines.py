@@ -4,8 +4,9 @@
 from, on SQLite, PostgreSQL or MariaDB:
 
 * **Pool** sized to the worker threads (``pool_size=threads``, no overflow,
-  except one connection for SQLite's writer lane), ``pool_pre_ping`` so that
-  connections the server dropped are replaced at checkout, and a short
+  except one connection for SQLite's writer lane), a ping at checkout so
+  that connections the server dropped are replaced (``_held.HeldConnections``,
+  which also records which thread holds which connection), and a short
   ``pool_timeout``.
 * **Connect timeout**: a database that is down answers 503 within seconds
   (psycopg waits at least 2 s, as libpq does), never a hang.
@@ -16,6 +17,11 @@ from, on SQLite, PostgreSQL or MariaDB:
   ``_dberrors`` maps to 503; the connection stays usable.
 * **Recovery**: a disconnect invalidates the connection and every older one in
   the pool, so that requests succeed again as soon as the database is back.
+* **Deadline**: the runner gives every call ``call_deadline(statement_timeout)``
+  seconds; past it, ``held_connections(engine).abort(thread)`` breaks the
+  thread's connection (a stalled server cannot enforce its own timeout), and
+  TCP keepalives and ``tcp_user_timeout`` (PostgreSQL), read and write
+  timeouts (MySQL) notice a peer that is gone.
 
 Everything here blocks: call it from ``makeService`` or from a worker thread.
 """
@@ -33,10 +39,18 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.pool import QueuePool, StaticPool
 
 from ._dberrors import is_unavailable
-from ._sqlite import configure_sqlite
+from ._held import HeldConnections, held_connections
+from ._sqlite import SqliteAccess, configure_sqlite, open_sqlite_file
 
 #: SQLite VM instructions between two looks at the clock.
 SQLITE_PROGRESS_STEPS = 10_000
+#: Seconds a database call may take beyond the statement timeout before the client gives up.
+DEADLINE_MARGIN = 1.0
+
+
+def call_deadline(statement_timeout: float) -> float | None:
+    """Seconds one database call may take, client side (``None``: no statement timeout)."""
+    return statement_timeout + DEADLINE_MARGIN if statement_timeout > 0 else None
 
 
 def pool_size_for(engine: Engine) -> int:
@@ -61,6 +75,8 @@ def create_database_engine(
     threads: int,
     statement_timeout: float = 5.0,
     connect_timeout: float = 5.0,
+    sqlite_access: SqliteAccess = SqliteAccess.CREATE,
+    sqlite_wal: bool | None = None,
     **engine_options: Any,
 ) -> Engine:
     """An engine ready to serve ``url`` from ``threads`` worker threads.
@@ -74,6 +90,10 @@ def create_database_engine(
         threads: the size of the thread pool that runs database calls.
         statement_timeout: seconds one SQL statement may run (0: no limit).
         connect_timeout: seconds to wait for a new connection.
+        sqlite_access: how a SQLite file is opened: read-only, read-write
+            (never created), or created when missing (the default).
+        sqlite_wal: put a SQLite file in write-ahead-log mode (``None``: only
+            a file opened with ``SqliteAccess.CREATE``; never a read-only one).
         engine_options: further ``create_engine`` arguments (they win).
 
     Returns:
@@ -81,6 +101,7 @@ def create_database_engine(
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    pre_ping = bool(engine_options.pop("pool_pre_ping", backend != "sqlite"))
     options: dict[str, Any] = {}
     if backend == "sqlite":
         if is_memory_sqlite(parsed):
@@ -94,7 +115,6 @@ def create_database_engine(
             pool_size=threads,
             max_overflow=0,
             pool_timeout=max(connect_timeout, 1.0),
-            pool_pre_ping=True,
             pool_recycle=3600,
             connect_args=_server_connect_args(parsed, statement_timeout, connect_timeout),
         )
@@ -102,8 +122,11 @@ def create_database_engine(
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     options.update(engine_options)
     engine = create_engine(parsed, **options)
+    HeldConnections(engine, pre_ping=pre_ping)
     if backend == "sqlite":
-        configure_sqlite(engine)
+        wal = sqlite_access is SqliteAccess.CREATE if sqlite_wal is None else sqlite_wal
+        open_sqlite_file(engine, sqlite_access)
+        configure_sqlite(engine, wal=wal and sqlite_access is not SqliteAccess.READ_ONLY)
         if statement_timeout > 0:
             interrupt_slow_sqlite(engine, statement_timeout)
     elif backend in ("mysql", "mariadb") and statement_timeout > 0:
@@ -118,8 +141,11 @@ def _server_connect_args(
     args: dict[str, Any] = {}
     if backend == "postgresql" and driver in ("psycopg", "psycopg2"):
         args["connect_timeout"] = max(1, math.ceil(connect_timeout))
-        # Dead peers are noticed by TCP keepalives, not only by the next query.
+        # Dead peers are noticed by TCP keepalives, not only by the next query, and
+        # data the peer never acknowledges fails the connection (tcp_user_timeout).
         args.update(keepalives=1, keepalives_idle=10, keepalives_interval=2, keepalives_count=3)
+        unacknowledged = statement_timeout + connect_timeout if statement_timeout > 0 else 30.0
+        args["tcp_user_timeout"] = round(unacknowledged * 1000)
         if statement_timeout > 0:
             setting = f"-c statement_timeout={max(1, round(statement_timeout * 1000))}"
             given = url.query.get("options")
@@ -208,3 +234,18 @@ def check_database(engine: Engine) -> DatabaseHealth:
             unavailable=is_unavailable(e) or isinstance(e, sa_exc.OperationalError),
         )
     return DatabaseHealth(ok=True, seconds=time.monotonic() - started)
+
+
+__all__ = [
+    "DEADLINE_MARGIN",
+    "SQLITE_PROGRESS_STEPS",
+    "DatabaseHealth",
+    "HeldConnections",
+    "call_deadline",
+    "check_database",
+    "create_database_engine",
+    "held_connections",
+    "interrupt_slow_sqlite",
+    "is_memory_sqlite",
+    "pool_size_for",
+]

@@ -20,6 +20,7 @@ from twisted.web.iweb import IRequest
 
 from ._api import CollectionApi, Handler, answer
 from ._cache import ResponseCache
+from ._cost import read_cost
 from ._errors import ApiError
 from ._http import add_error_handling, api_request, body_unread, write_reply
 from ._messages import ApiRequest, Reply
@@ -165,7 +166,7 @@ class RestlessRoutes:
         plain = api_request(request)
         renderer = api.renderer(plain)
         if method == "GET":
-            return self._get(request, plain, handler, renderer, ids[1:])
+            return self._get(request, api, kind, plain, handler, renderer, ids[1:])
         length = request.getHeader(b"content-length")
         if (
             length is not None and length.isdigit() and int(length) > api.options.max_body_bytes
@@ -186,6 +187,8 @@ class RestlessRoutes:
     def _get(
         self,
         request: IRequest,
+        api: CollectionApi,
+        kind: str,
         plain: ApiRequest,
         handler: Handler,
         renderer: Renderer,
@@ -209,7 +212,10 @@ class RestlessRoutes:
                 cache.put(key, representation, generation)
             return write_reply(request, reply)
 
-        d = self.runner.run(answer_and_represent, handler, plain, renderer, *ids)
+        cost = read_cost(
+            kind, plain.arg("q"), plain.arg("results_per_page"), api.options.results_per_page
+        )
+        d = self.runner.run(answer_and_represent, handler, plain, renderer, *ids, cost=cost)
         return d.addCallback(done)
 
 

@@ -3,7 +3,7 @@
 ::
 
     /              a JSON index of the collections
-    /healthz       200 when the database answers ``SELECT 1``, else 503
+    /healthz       200 when the database answers ``SELECT 1``, else 503 (``web.health``)
     /api/...       the flask-restless API of the Chinook tables (the engine)
     /openapi.json  the OpenAPI 3.1 document of all of these (``web.openapi``)
     /docs          Swagger UI over that document (``web.docs``)
@@ -20,8 +20,9 @@ could not route (a bad ``Host`` header, a path that is not UTF-8) a JSON 400
 
 With ``auth_reads``, ``/`` needs the token like the API, and ``/healthz``
 stays open (for load balancers) but tells only ``status`` and ``database``
-to a request without the token: version, edition and pid are details for
-those who hold it.
+to a request without the token: version, edition, pid and load are details
+for those who hold it.  A read the token check would refuse is answered 401
+before the admission gate (``web.admission``) could answer it 503.
 
 :meth:`ChinookApp.body_policy` tells the HTTP edge which requests may send a
 body: writes under ``/api/`` with the token, on a service with writes on.
@@ -35,7 +36,6 @@ from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from sqlalchemy.engine import Engine
-from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.web.http_headers import Headers
@@ -45,7 +45,6 @@ from zope.interface import implementer
 
 from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
-from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import (
     ApiError,
@@ -58,8 +57,10 @@ from chinook_svc.restless import (
     write_reply,
 )
 
+from .admission import AdmissionGate, Admits
 from .cors import CorsPolicy, CorsResource
 from .docs import CONTENT_SECURITY_POLICY, START, asset, page, swagger_ui_directory
+from .health import HEALTH_TIMEOUT, HealthCheck
 from .openapi import bearer_methods, for_mount, service_document
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
@@ -70,9 +71,6 @@ EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
     "media_types": ("tracks",),
     "playlists": ("tracks",),
 }
-
-#: Seconds ``/healthz`` waits for ``SELECT 1`` before answering 503.
-HEALTH_TIMEOUT = 5.0
 
 
 READ_ONLY = ("GET",)
@@ -139,6 +137,9 @@ class ChinookApp:
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
         aggregate_settings: its sources, for ``/openapi.json``.
         cors: which other origins browsers may let call the service (``None``: none).
+        health: what ``/healthz`` asks (``None``: ``SELECT 1`` through
+            ``runner``, which waits behind API work; the service passes a
+            check with a thread and a connection of its own).
     """
 
     app = Klein()
@@ -160,13 +161,14 @@ class ChinookApp:
         aggregate: IResource | None = None,
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
+        health: HealthCheck | None = None,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
-        self._engine = engine
-        self._runner = runner
-        self._clock = clock
-        self._health_timeout = health_timeout
+        if health is None:
+            load = getattr(runner, "load", None)
+            health = HealthCheck(engine, runner, clock, timeout=health_timeout, load=load)
+        self._health = health
         self.models = models if models is not None else models_for(detect_edition(engine))
         self.manager = build_api(
             engine,
@@ -187,6 +189,16 @@ class ChinookApp:
         )
         if token is not None:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
+        if isinstance(runner, Admits) and not cache_ttl:
+            # Refuse what the runner has no room for before routing it (with a
+            # response cache, a request the cache answers needs no room: the
+            # runner refuses after the cache missed).
+            self._api = AdmissionGate(
+                self._api,
+                runner,
+                clock,
+                authorised=lambda r: self._reads.allows(r.method, r.requestHeaders),
+            )
         if aggregate is not None and token is not None and auth_reads:
             aggregate = TokenGuard(aggregate, token, protect_reads=True)
         self._aggregate = aggregate
@@ -254,20 +266,21 @@ class ChinookApp:
     async def healthz(self, request: IRequest) -> bytes:
         """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not.
 
-        Version, edition and pid only for a request that may read (with
-        ``auth_reads``: one with the token).
+        Version, edition, pid and ``"load"`` only for a request that may read
+        (with ``auth_reads``: one with the token).  The check never waits
+        behind API work; ``"load"`` says how busy the API is
+        (``"saturated"``: requests are waiting or being refused), which is
+        not a reason to answer 503.
         """
         request.setHeader(b"cache-control", b"no-store")
         body: dict[str, Any] = {}
-        if self._reads.allows(request.method, request.requestHeaders):
+        details = self._reads.allows(request.method, request.requestHeaders)
+        if details:
             body.update(version=_version(), edition=self.models.edition.name, pid=os.getpid())
-        try:
-            d = self._runner.run(ping, self._engine)
-            await d.addTimeout(self._health_timeout, self._clock)
-        except CancelledError:
-            raise
-        except Exception as e:
-            self.log.warn("Health check failed: {error!r}", error=e)
+        report = await self._health.check()
+        if details:
+            body["load"] = report.load
+        if not report.database_ok:
             body.update(status="unavailable", database="unavailable")
             return write_reply(request, json_reply(503, body, {"Retry-After": "1"}))
         body.update(status="ok", database="ok")

@@ -40,10 +40,17 @@ HEALTH: Schema = {
         "edition": _TEXT,
         "version": _TEXT,
         "pid": {"type": "integer"},
+        "load": {
+            "type": "string",
+            "enum": ["normal", "busy", "saturated"],
+            "description": "how busy the API is; saturated: requests wait or are refused",
+        },
     },
     "required": ["status", "database"],
     "additionalProperties": False,
-    "description": "edition, version and pid only for a request with the token under auth_reads",
+    "description": (
+        "edition, version, pid and load only for a request with the token under auth_reads"
+    ),
 }
 INDEX: Schema = {
     "type": "object",
