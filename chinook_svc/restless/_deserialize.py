@@ -13,9 +13,12 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.collections import collection_adapter
+from sqlalchemy.util import duck_type_collection
 
 from ._coerce import column_value
 from ._errors import BodyError
+from ._references import check_deletable
 from ._schema import ModelInfo, RelationInfo
 
 
@@ -68,7 +71,9 @@ class Deserializer:
         pk = _pk_of(info, attrs)
         if pk is None:
             return self.new(info, attrs)
-        instance = self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+        instance = None
+        if all(v is not None for v in pk):
+            instance = self.session.get(info.model, pk if len(pk) > 1 else pk[0])
         if instance is None:
             raise BodyError(f"No {info.name} with key {list(pk)!r}")
         self.update(info, instance, {k: v for k, v in attrs.items() if k not in info.pk_names})
@@ -77,13 +82,13 @@ class Deserializer:
     def set_relation(self, rel: RelationInfo, instance: Any, value: Any) -> None:
         """Replace a relation's value: a list for to-many, an object or null for to-one."""
         if rel.uselist:
-            if not isinstance(value, list):
-                raise BodyError(f"'{rel.name}' takes a list")
-            setattr(instance, rel.name, [self.related(rel.target, v) for v in value])
+            _replace(instance, rel, [self.related(rel.target, v) for v in _objects(rel, value)])
         elif value is None:
             setattr(instance, rel.name, None)
-        else:
+        elif isinstance(value, dict):
             setattr(instance, rel.name, self.related(rel.target, value))
+        else:
+            raise BodyError(f"'{rel.name}' takes a JSON object or null")
 
     def update(self, info: ModelInfo, instance: Any, data: dict[str, Any]) -> None:
         """Apply a PATCH body to an instance (0.17's ``_update_relations`` and setattr)."""
@@ -92,37 +97,48 @@ class Deserializer:
             rel = info.relations.get(name)
             if rel is None:
                 setattr(instance, name, column_value(info, name, value))
-            elif rel.uselist and isinstance(value, dict) and ("add" in value or "remove" in value):
+            elif rel.uselist and isinstance(value, dict):
                 self._add_remove(rel, instance, value)
             else:
                 self.set_relation(rel, instance, value)
 
     def _add_remove(self, rel: RelationInfo, instance: Any, change: dict[str, Any]) -> None:
-        collection = getattr(instance, rel.name)
+        """``{"add": [...], "remove": [...]}`` on a to-many relation, of any collection kind."""
+        if not change or not set(change) <= {"add", "remove"}:
+            raise BodyError(f"'{rel.name}' takes a list, or an object with 'add' and 'remove'")
         added = change.get("add", [])
-        for item in [added] if isinstance(added, dict) else added:
+        added = _objects(rel, [added] if isinstance(added, dict) else added, "add")
+        removed = _objects(rel, change.get("remove", []), "remove")
+        adapter = collection_adapter(getattr(instance, rel.name))
+        members = list(adapter)
+        for item in added:
             related = self.related(rel.target, item)
-            if related not in collection:
-                collection.append(related)
-        removed = change.get("remove", [])
-        if not isinstance(removed, list):
-            raise BodyError("'remove' takes a list")
+            if related not in members:
+                adapter.append_with_event(related)
+                members.append(related)
+        doomed = []
         for item in removed:
-            if not isinstance(item, dict):
-                raise BodyError(f"a related {rel.target.name} must be a JSON object")
             attrs = dict(item)
             delete = attrs.pop("__delete__", False) is True
             related = self._existing(rel.target, attrs)
-            if related is None or related not in collection:
+            if related is None or related not in members:
                 raise BodyError(f"No related {rel.target.name} matches {attrs!r}")
-            collection.remove(related)
+            adapter.remove_with_event(related)
+            members.remove(related)
             if delete:
+                doomed.append(related)
+        if doomed:
+            self.session.flush()  # the links go first: they do not hold the rows any more
+            check_deletable(self.session, rel.target, doomed)
+            for related in doomed:
                 self.session.delete(related)
 
     def _existing(self, info: ModelInfo, attrs: dict[str, Any]) -> Any:
         check_fields(info, attrs)
         pk = _pk_of(info, attrs)
         if pk is not None:
+            if any(v is None for v in pk):
+                return None
             return self.session.get(info.model, pk if len(pk) > 1 else pk[0])
         criteria = [
             getattr(info.model, k) == column_value(info, k, v)
@@ -132,3 +148,35 @@ class Deserializer:
         if not criteria:
             return None
         return self.session.scalars(select(info.model).where(*criteria).limit(1)).first()
+
+
+def _objects(rel: RelationInfo, value: Any, key: str | None = None) -> list[dict[str, Any]]:
+    """``value`` as a list of JSON objects, checked before anything changes (400 otherwise)."""
+    if not isinstance(value, list):
+        raise BodyError(f"'{key or rel.name}' takes a list")
+    for item in value:
+        if not isinstance(item, dict):
+            raise BodyError(f"a related {rel.target.name} must be a JSON object")
+    return value
+
+
+def _replace(instance: Any, rel: RelationInfo, members: list[Any]) -> None:
+    """Make ``members`` the relation's whole collection, whatever its kind (list, set, dict)."""
+    collection = getattr(instance, rel.name)
+    kind = duck_type_collection(collection)
+    if kind is list:
+        setattr(instance, rel.name, members)
+        return
+    if kind is set:
+        setattr(instance, rel.name, set(members))
+        return
+    # A dict keyed by an attribute of its members (attribute_keyed_dict and the like):
+    # the collection's own appender keys each member.
+    adapter = collection_adapter(collection)
+    current = list(adapter)
+    for member in current:
+        if member not in members:
+            adapter.remove_with_event(member)
+    for member in members:
+        if member not in current:
+            adapter.append_with_event(member)

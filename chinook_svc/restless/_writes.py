@@ -23,6 +23,7 @@ from ._deserialize import Deserializer, check_fields
 from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
+from ._references import check_deletable
 from ._render import NO_CONTENT, Result
 
 _CHUNK = 500
@@ -191,6 +192,7 @@ class Writes:
         with self.transaction() as (_, session):
             instance = self._instance(session, target)
             if instance is not None:
+                check_deletable(session, self.info, [instance])
                 session.delete(instance)
                 session.flush()
             for post in self.options.post("DELETE_SINGLE"):
@@ -249,6 +251,7 @@ class Writes:
         search = parse_search(params, self.options.limits)
         with self.transaction() as (conn, session):
             instances = self._instances(session, conn, search)
+            check_deletable(session, self.info, instances)
             for instance in instances:
                 session.delete(instance)
             session.flush()
