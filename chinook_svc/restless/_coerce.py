@@ -4,10 +4,14 @@ A client's value reaches a column from four places, each with its own rule:
 
 * a filter of ``q`` (:func:`filter_value`): compared with a column, so it is
   converted as SQLite's type affinity converts it, the same way on every
-  database (``"5"`` finds the integer 5); a ``like`` pattern stays text;
+  database (``"5"`` finds the integer 5); a ``like`` pattern stays text; a
+  value past the column's range is a legitimate bound (it is compared, not
+  stored), only an integer past 64 bits is a 400;
 * a request body (:func:`column_value`): stored in a column, so it must fit
-  the column's type (and length) exactly, or the write is a 400;
-* a URL segment (:func:`url_key`): a primary key, or a 404;
+  the column as PostgreSQL and MariaDB would have it fit (type, integer
+  range, length, digits), or the write is a 400, on SQLite too;
+* a URL segment (:func:`url_key`): a primary key within its column's range,
+  or a 404;
 * a cursor (:func:`cursor_value`): key values the engine wrote itself, read back.
 
 Dates and times are ISO 8601 strings in all of them (:func:`parse_temporal`).

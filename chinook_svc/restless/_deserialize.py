@@ -2,9 +2,15 @@
 
 flask-restless 0.17's ``_dict_to_inst``, ``get_or_create`` and
 ``_update_relations``, with stricter input checking: a value must fit its
-column's type (and length) on every database (``_coerce.column_value``), and
-a nested object that names a primary key must exist.  Everything here runs
-inside the request's transaction, in a worker thread.
+column's type (and range and length) on every database
+(``_coerce.column_value``), a nested object that names a primary key must
+exist, and a relation's value must have its shape (a to-many: a list of
+objects, or ``{"add": [...], "remove": [...]}`` in a PATCH; a to-one: an
+object or null) or the request is a 400.  To-many relations may be lists,
+sets or dicts keyed by an attribute of their members; all take a list.  A
+``remove`` with ``__delete__`` deletes only rows nothing else refers to
+(``_references``).  Everything here runs inside the request's transaction,
+in a worker thread.
 """
 
 from __future__ import annotations
