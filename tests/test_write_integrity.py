@@ -281,3 +281,15 @@ def test_remove_with_delete_checks_references(client: Client, engine: Engine) ->
     change = {"books": {"remove": [{"id": 1, "__delete__": True}]}}
     assert send(client, "PATCH", "/api/author/1", change).code == 200
     assert client.get("/api/book/1").code == 404
+
+
+def test_orphans_a_cascade_deletes_are_checked(client: Client, engine: Engine) -> None:
+    """Dropping notes from an author deletes them (delete-orphan), unless a reply refers to one."""
+    before = checksum(engine)
+    for change in ({"notes": []}, {"notes": {"remove": [{"id": 1}]}}):
+        answer = send(client, "PATCH", "/api/author/1", change)
+        assert (answer.code, answer.json.get("references")) == (409, {"replies": 1}), answer.body
+    assert checksum(engine) == before
+    answer = send(client, "PATCH", "/api/author/2", {"notes": []})
+    assert (answer.code, answer.json["notes"]) == (200, [])
+    assert client.get("/api/note/2").code == 404

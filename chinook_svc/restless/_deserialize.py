@@ -88,13 +88,24 @@ class Deserializer:
     def set_relation(self, rel: RelationInfo, instance: Any, value: Any) -> None:
         """Replace a relation's value: a list for to-many, an object or null for to-one."""
         if rel.uselist:
-            _replace(instance, rel, [self.related(rel.target, v) for v in _objects(rel, value)])
-        elif value is None:
-            setattr(instance, rel.name, None)
-        elif isinstance(value, dict):
-            setattr(instance, rel.name, self.related(rel.target, value))
-        else:
+            members = [self.related(rel.target, v) for v in _objects(rel, value)]
+            if rel.prop.cascade.delete_orphan:
+                self._orphans(rel, [m for m in _members(instance, rel) if m not in members])
+            _replace(instance, rel, members)
+            return
+        if value is not None and not isinstance(value, dict):
             raise BodyError(f"'{rel.name}' takes a JSON object or null")
+        new = None if value is None else self.related(rel.target, value)
+        if rel.prop.cascade.delete_orphan:
+            old = getattr(instance, rel.name)
+            if old is not None and old is not new:
+                self._orphans(rel, [old])
+        setattr(instance, rel.name, new)
+
+    def _orphans(self, rel: RelationInfo, gone: list[Any]) -> None:
+        """Members dropped from a ``delete-orphan`` relation are deleted: only if unreferenced."""
+        if gone and rel.prop.cascade.delete_orphan:
+            check_deletable(self.session, rel.target, gone)
 
     def update(self, info: ModelInfo, instance: Any, data: dict[str, Any]) -> None:
         """Apply a PATCH body to an instance (0.17's ``_update_relations`` and setattr)."""
@@ -122,7 +133,8 @@ class Deserializer:
             if related not in members:
                 adapter.append_with_event(related)
                 members.append(related)
-        doomed = []
+        doomed: list[Any] = []
+        gone: list[Any] = []
         for item in removed:
             attrs = dict(item)
             delete = attrs.pop("__delete__", False) is True
@@ -131,8 +143,8 @@ class Deserializer:
                 raise BodyError(f"No related {rel.target.name} matches {attrs!r}")
             adapter.remove_with_event(related)
             members.remove(related)
-            if delete:
-                doomed.append(related)
+            (doomed if delete else gone).append(related)
+        self._orphans(rel, gone)
         if doomed:
             self.session.flush()  # the links go first: they do not hold the rows any more
             check_deletable(self.session, rel.target, doomed)
@@ -164,6 +176,11 @@ def _objects(rel: RelationInfo, value: Any, key: str | None = None) -> list[dict
         if not isinstance(item, dict):
             raise BodyError(f"a related {rel.target.name} must be a JSON object")
     return value
+
+
+def _members(instance: Any, rel: RelationInfo) -> list[Any]:
+    """The members of a to-many relation now (loading it if need be)."""
+    return list(collection_adapter(getattr(instance, rel.name)))
 
 
 def _replace(instance: Any, rel: RelationInfo, members: list[Any]) -> None:
