@@ -5,6 +5,10 @@ write request must carry ``Authorization: Bearer <token>``; with
 ``protect_reads`` reads must too.  The token is compared in constant time,
 and a refusal is a JSON 401 with ``WWW-Authenticate: Bearer``.  The token
 itself is never logged or echoed.
+
+A :class:`TokenCheck` works on a method and headers alone, so that the HTTP
+edge can refuse a request as soon as its head has arrived, before reading its
+body; :class:`TokenGuard` applies it to a resource.
 """
 
 from __future__ import annotations
@@ -12,11 +16,13 @@ from __future__ import annotations
 import hmac
 from pathlib import Path
 
+from attrs import field, frozen
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from .restless import json_reply, write_reply
+from .restless import json_reply, render_reply
 
 #: Methods that never change anything.
 SAFE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
@@ -41,15 +47,49 @@ def read_token(path: Path) -> bytes:
     return token
 
 
-def bearer_token(request: IRequest) -> bytes | None:
-    """The token of an ``Authorization: Bearer`` header, if any."""
-    header = request.getHeader(b"authorization")
-    if header is None:
+def bearer_token(headers: Headers) -> bytes | None:
+    """The token of an ``Authorization: Bearer`` header, if any (the last one)."""
+    values = headers.getRawHeaders(b"authorization")
+    if not values:
         return None
-    scheme, _, token = header.partition(b" ")
+    scheme, _, token = values[-1].partition(b" ")
     if scheme.lower() != b"bearer" or not token.strip():
         return None
     return token.strip()
+
+
+@frozen
+class TokenCheck:
+    """Which requests need the token, and whether a request carries it.
+
+    Attributes:
+        token: the shared secret; ``None``: no request needs one.
+        protect_reads: whether GET/HEAD/OPTIONS need it too.
+    """
+
+    token: bytes | None = field(repr=False)
+    protect_reads: bool = False
+
+    def needs_token(self, method: bytes) -> bool:
+        """Whether a request with this method must present the token."""
+        if self.token is None:
+            return False
+        return self.protect_reads or method not in SAFE_METHODS
+
+    def allows(self, method: bytes, headers: Headers) -> bool:
+        """Whether a request with this method and these headers may go on (constant time)."""
+        if not self.needs_token(method):
+            return True
+        given = bearer_token(headers)
+        return (
+            given is not None and self.token is not None and hmac.compare_digest(given, self.token)
+        )
+
+
+def refuse(request: IRequest) -> bytes:
+    """Answer ``request`` with the JSON 401 (and ``WWW-Authenticate``); return the body."""
+    request.setHeader(b"www-authenticate", b'Bearer realm="chinook_svc"')
+    return render_reply(request, json_reply(401, {"message": "Missing or invalid bearer token"}))
 
 
 @implementer(IResource)
@@ -68,33 +108,12 @@ class TokenGuard:
         self, wrapped: IResource, token: bytes | None, protect_reads: bool = False
     ) -> None:
         self.wrapped = wrapped
-        self._token = token
-        self.protect_reads = protect_reads
-
-    def needs_token(self, request: IRequest) -> bool:
-        """Whether this request must present the token."""
-        if self._token is None:
-            return False
-        return self.protect_reads or request.method not in SAFE_METHODS
-
-    def authorized(self, request: IRequest) -> bool:
-        """Whether the request may go on (constant-time comparison)."""
-        if not self.needs_token(request):
-            return True
-        given = bearer_token(request)
-        return (
-            given is not None
-            and self._token is not None
-            and hmac.compare_digest(given, self._token)
-        )
+        self.check = TokenCheck(token, protect_reads)
 
     def render(self, request: IRequest) -> bytes | int:
         """Render through the wrapped resource, or answer 401."""
-        if not self.authorized(request):
-            request.setHeader(b"www-authenticate", b'Bearer realm="chinook_svc"')
-            return write_reply(
-                request, json_reply(401, {"message": "Missing or invalid bearer token"})
-            )
+        if not self.check.allows(request.method, request.requestHeaders):
+            return refuse(request)
         result: bytes | int = self.wrapped.render(request)
         return result
 
@@ -107,4 +126,12 @@ class TokenGuard:
         raise NotImplementedError("TokenGuard wraps a leaf resource")
 
 
-__all__ = ["MIN_TOKEN_LENGTH", "TokenError", "TokenGuard", "bearer_token", "read_token"]
+__all__ = [
+    "MIN_TOKEN_LENGTH",
+    "TokenCheck",
+    "TokenError",
+    "TokenGuard",
+    "bearer_token",
+    "read_token",
+    "refuse",
+]

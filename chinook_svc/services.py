@@ -87,6 +87,25 @@ class DatabaseService(Service):
         self.log.info("Database closed")
 
 
+#: Connections the kernel queues before the service accepts them (Twisted's default: 50).
+DEFAULT_BACKLOG = 1024
+#: Endpoint types whose description takes ``backlog=``.
+BACKLOG_ENDPOINTS = frozenset({"tcp", "tcp6", "ssl", "unix"})
+
+
+def with_backlog(listen: str, backlog: int | None = None) -> str:
+    """The endpoint description ``listen`` with a listen backlog, unless it names one.
+
+    Only ``tcp``, ``tcp6``, ``ssl`` and ``unix`` endpoints take a backlog;
+    other descriptions are returned unchanged.  ``None``:
+    :data:`DEFAULT_BACKLOG`.  (The kernel caps it at ``net.core.somaxconn``.)
+    """
+    kind = listen.split(":", 1)[0].strip().lower()
+    if kind not in BACKLOG_ENDPOINTS or ":backlog=" in listen:
+        return listen
+    return f"{listen}:backlog={backlog or DEFAULT_BACKLOG}"
+
+
 def accept_one_at_a_time(port: Any) -> None:
     """Make a shared listening port take one new connection per readiness event.
 
@@ -159,4 +178,11 @@ class DrainService(Service):
         return self.in_flight.wait(self.clock, self.timeout)
 
 
-__all__ = ["AdoptedPortService", "DatabaseService", "DrainService", "SequentialService"]
+__all__ = [
+    "DEFAULT_BACKLOG",
+    "AdoptedPortService",
+    "DatabaseService",
+    "DrainService",
+    "SequentialService",
+    "with_backlog",
+]

@@ -36,6 +36,8 @@ from chinook_svc.aggregate.settings import (
     DEFAULT_TIMEOUT,
 )
 from chinook_svc.database import DEFAULT_THREADS
+from chinook_svc.services import DEFAULT_BACKLOG
+from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 MAX_THREADS = 256
@@ -252,6 +254,21 @@ class Settings:
         5.0, parse_timeout, "Seconds one SQL statement may run (0: no limit)",
         cli="statement-timeout", env="CHINOOK_STATEMENT_TIMEOUT",
         cfg_keys=("STATEMENT_TIMEOUT",), toml_key="statement_timeout", metavar="SECONDS",
+    )
+    head_timeout: float = setting(
+        HEAD_TIMEOUT, parse_seconds, "Seconds a request's head may take to arrive (408 after)",
+        cli="head-timeout", env="CHINOOK_HEAD_TIMEOUT", cfg_keys=("HEAD_TIMEOUT",),
+        toml_key="head_timeout", metavar="SECONDS",
+    )
+    body_timeout: float = setting(
+        BODY_TIMEOUT, parse_seconds, "Seconds a request's body may take after its head (408 after)",
+        cli="body-timeout", env="CHINOOK_BODY_TIMEOUT", cfg_keys=("BODY_TIMEOUT",),
+        toml_key="body_timeout", metavar="SECONDS",
+    )
+    listen_backlog: int = setting(
+        DEFAULT_BACKLOG, whole_number(65535), "Connections the kernel queues before accepting",
+        cli="listen-backlog", env="CHINOOK_LISTEN_BACKLOG", cfg_keys=("LISTEN_BACKLOG",),
+        toml_key="listen_backlog", metavar="N",
     )
     aggregate_sources: tuple[str, ...] = setting(
         (), parse_sources, "Upstreams of /aggregate, NAME=URL (repeatable; ;-separated in env)",

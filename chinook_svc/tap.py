@@ -42,8 +42,10 @@ from chinook_svc.services import (
     DatabaseService,
     DrainService,
     SequentialService,
+    with_backlog,
 )
 from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.edge import EdgeLimits
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
 
@@ -161,10 +163,14 @@ def _serve(
         reactor=reactor,
         verbose=settings.debug,
         access_log=settings.access_log,
+        limits=edge_limits(settings),
+        body_policy=app.body_policy,
     )
     try:
         listening = (
-            strports.service(settings.listen, site, reactor=reactor)
+            strports.service(
+                with_backlog(settings.listen, settings.listen_backlog), site, reactor=reactor
+            )
             if adopt is None
             else AdoptedPortService(reactor, *adopt, site)
         )
@@ -176,6 +182,11 @@ def _serve(
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def edge_limits(settings: Settings) -> EdgeLimits:
+    """The HTTP edge's limits: the settings' deadlines, the edge's defaults for the rest."""
+    return EdgeLimits(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout)
 
 
 def aggregate_settings_for(settings: Settings) -> AggregateSettings:
@@ -246,7 +257,7 @@ def _supervisor(
     top = MultiService()
     WorkerPoolService(
         reactor,
-        settings.listen,
+        with_backlog(settings.listen, settings.listen_backlog),
         settings.workers,
         options,
         environ,

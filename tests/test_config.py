@@ -168,9 +168,30 @@ def test_unknown_keys_warn(tmp_path: Path) -> None:
     assert [e["key"] for e in warnings] == ["SQLALCHEMY_TRACK_MODIFICATIONS"]
 
 
+def test_edge_settings() -> None:
+    """Request deadlines and the listen backlog: options, environment, defaults."""
+    assert (Settings().head_timeout, Settings().body_timeout, Settings().listen_backlog) == (
+        15.0,
+        30.0,
+        1024,
+    )
+    settings = parse(
+        ["--head-timeout", "2.5", "--listen-backlog", "2048"], {"CHINOOK_BODY_TIMEOUT": "7"}
+    )
+    assert (settings.head_timeout, settings.body_timeout, settings.listen_backlog) == (
+        2.5,
+        7.0,
+        2048,
+    )
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
+        (["--head-timeout", "0"], {}, "bad value '0' for head_timeout"),
+        ([], {"CHINOOK_BODY_TIMEOUT": "soon"}, "bad value 'soon' for body_timeout"),
+        (["--listen-backlog", "0"], {}, "bad value '0' for listen_backlog"),
+        (["--listen-backlog", "70000"], {}, "bad value '70000' for listen_backlog"),
         (["--threads", "0"], {}, "--threads: bad value '0' for threads"),
         (["--threads", "many"], {}, "bad value 'many' for threads"),
         ([], {"CHINOOK_THREADS": "-1"}, "CHINOOK_THREADS: bad value '-1'"),

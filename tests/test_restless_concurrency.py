@@ -48,7 +48,7 @@ async def test_200_concurrent_posts(engine: Engine) -> None:
     manager = APIManager(engine, reactor=reactor)
     manager.create_api(models.Genre, collection_name="genres", methods=["GET", "POST"])
     site = Site(manager.resource())
-    port = reactor.listenTCP(0, site, interface="127.0.0.1")
+    port = reactor.listenTCP(0, site, backlog=512, interface="127.0.0.1")
     pool = HTTPConnectionPool(reactor, persistent=False)
     base = f"http://127.0.0.1:{port.getHost().port}/api/genres"
     try:

@@ -173,3 +173,17 @@ def test_database_service_closes_everything(tmp_path: Path) -> None:
     assert engine.pool.checkedin() == 0
     assert not (tmp_path / "tiny.db-wal").exists()
     assert not (tmp_path / "tiny.db-shm").exists()
+
+
+def test_with_backlog() -> None:
+    """Endpoints that take a backlog get one (the default or the given); others are left alone."""
+    from chinook_svc.services import DEFAULT_BACKLOG, with_backlog
+
+    assert with_backlog("tcp:8080:interface=127.0.0.1") == (
+        f"tcp:8080:interface=127.0.0.1:backlog={DEFAULT_BACKLOG}"
+    )
+    assert with_backlog("tcp6:8080", 300) == "tcp6:8080:backlog=300"
+    assert with_backlog("unix:/run/chinook.sock", 300) == "unix:/run/chinook.sock:backlog=300"
+    assert with_backlog("ssl:443:privateKey=k.pem", 9) == "ssl:443:privateKey=k.pem:backlog=9"
+    assert with_backlog("tcp:8080:backlog=5", 300) == "tcp:8080:backlog=5"
+    assert with_backlog("systemd:domain=INET:index=0", 300) == "systemd:domain=INET:index=0"

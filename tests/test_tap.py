@@ -258,3 +258,29 @@ def test_failures_after_opening_dispose_of_the_engine(
     with pytest.raises(UsageError, match=message):
         tap.build_service(Settings(db_url=tiny_url, **settings), MemoryReactorClock())
     assert opened and disposed == opened
+
+
+def test_listen_backlog(built: Any) -> None:
+    """The port listens with a backlog of 1024 unless --listen-backlog or the endpoint says."""
+    for settings, backlog in [
+        ({"listen": "tcp:8765:interface=127.0.0.2"}, 1024),
+        ({"listen": "tcp:8765", "listen_backlog": 77}, 77),
+        ({"listen": "tcp:8765:backlog=5", "listen_backlog": 77}, 5),
+    ]:
+        service, reactor = built(**settings)
+        service.startService()
+        ((_, _, listening_backlog, _),) = reactor.tcpServers
+        assert listening_backlog == backlog
+        service.stopService()
+
+
+def test_edge_limits_and_body_policy(built: Any) -> None:
+    """The site gets the request deadlines of the settings and the app's body policy."""
+    from chinook_svc.web.app import ChinookApp
+    from chinook_svc.web.edge import EdgeLimits
+
+    site = parts(built()[0])[2].factory
+    assert site.limits == EdgeLimits()
+    assert isinstance(site.body_policy.__self__, ChinookApp)
+    site = parts(built(head_timeout=3.0, body_timeout=4.5)[0])[2].factory
+    assert (site.limits.head_timeout, site.limits.body_timeout) == (3.0, 4.5)

@@ -10,8 +10,8 @@ underscore are the engine's internals.
 
 from ._api import CollectionApi
 from ._engines import check_database, create_database_engine, is_memory_sqlite, pool_size_for
-from ._errors import ApiError, ProcessingException, ValidationError
-from ._http import add_error_handling, api_request, write_reply
+from ._errors import INTERNAL, ApiError, ProcessingException, ValidationError
+from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._query import Limits
@@ -21,6 +21,7 @@ from ._threads import DatabaseThreads, database_threads
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "INTERNAL",
     "APIManager",
     "ApiError",
     "ApiRequest",
@@ -33,6 +34,7 @@ __all__ = [
     "Runner",
     "ThreadPoolRunner",
     "ValidationError",
+    "WellFormed",
     "add_error_handling",
     "api_request",
     "check_database",
@@ -43,5 +45,6 @@ __all__ = [
     "is_memory_sqlite",
     "json_reply",
     "pool_size_for",
+    "render_reply",
     "write_reply",
 ]

@@ -3,11 +3,15 @@
 ``api_request`` copies what the engine needs out of a Twisted request (on the
 reactor thread, cheap); ``write_reply`` puts a :class:`Reply` on the wire;
 ``add_error_handling`` makes every error a JSON body with the right status and
-never a traceback.
+never a traceback.  :class:`WellFormed` answers a JSON 400 for what Klein
+would turn into a 500 HTML page or a ``text/plain`` 400: a ``Host`` header
+that is no host name (werkzeug's ``BadHost``), a path that is not UTF-8.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +20,10 @@ from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
+from twisted.web.resource import IResource
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
+from zope.interface import implementer
 
 from ._errors import INTERNAL, ApiError
 from ._messages import JSON, ApiRequest, Reply, json_reply
@@ -40,6 +46,101 @@ def base_url(request: IRequest) -> str:
         host = f"{getattr(address, 'host', 'localhost')}:{getattr(address, 'port', 80)}".encode()
     path = request.path
     return f"{scheme}://{_text(host)}{_text(path)}"
+
+
+#: ``name[:port]``: DNS-style labels of 1 to 63 characters (underscores allowed), an
+#: optional final dot; or an ``[IPv6]`` literal.
+_HOST = re.compile(
+    rb"(?P<name>(?:[A-Za-z0-9_-]{1,63}\.)*[A-Za-z0-9_-]{1,63}\.?|\[[0-9A-Fa-f:.]+\])"
+    rb"(?::(?P<port>[0-9]{0,5}))?"
+)
+
+
+def valid_host(value: bytes) -> bool:
+    """Whether ``value`` is a well-formed ``Host`` header value (RFC 9110 7.2)."""
+    match = _HOST.fullmatch(value)
+    if match is None or len(match["name"]) > 254:
+        return False
+    if match["port"] and int(match["port"]) > 65535:
+        return False
+    name = match["name"]
+    if name.startswith(b"["):
+        try:
+            ipaddress.IPv6Address(name[1:-1].decode("ascii"))
+        except ValueError:
+            return False
+    return True
+
+
+def request_problem(request: IRequest) -> str | None:
+    """Why the request cannot be routed (a bad ``Host``, a non-UTF-8 path), or ``None``."""
+    hosts = request.requestHeaders.getRawHeaders(b"host") or []
+    if len(hosts) > 1 or (hosts and hosts[0] and not valid_host(hosts[0])):
+        return "Bad Host header"
+    try:
+        for segment in (*request.prepath, *request.postpath):
+            segment.decode("utf-8")
+    except UnicodeDecodeError:
+        return "Non-UTF-8 encoding in URL"
+    return None
+
+
+def body_unread(request: IRequest) -> bool:
+    """Whether the HTTP edge left this request's body unread (it has no use for one)."""
+    return bool(getattr(request, "body_unread", False))
+
+
+@implementer(IResource)
+class WellFormed:
+    """Wraps a resource (a Klein app's, or a tree): a JSON 400 for a request it cannot route.
+
+    Klein answers a bad ``Host`` header with a 500 HTML page and a path that is
+    not UTF-8 with a ``text/plain`` 400; this answers both in JSON first.
+    """
+
+    def __init__(self, wrapped: IResource) -> None:
+        self.wrapped = wrapped
+        self.isLeaf = wrapped.isLeaf
+
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
+        """The wrapped resource's child, or the refusal."""
+        problem = request_problem(request)
+        if problem is not None:
+            return _Refusal(problem)
+        return self.wrapped.getChildWithDefault(name, request)
+
+    def render(self, request: IRequest) -> Any:
+        """The wrapped resource's rendering, or the refusal."""
+        problem = request_problem(request)
+        if problem is not None:
+            return _Refusal(problem).render(request)
+        return self.wrapped.render(request)
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        """Children belong to the wrapped resource."""
+        self.wrapped.putChild(path, child)
+
+
+@implementer(IResource)
+class _Refusal:
+    """A leaf answering a JSON 400 with ``message``."""
+
+    isLeaf = True
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def getChildWithDefault(self, name: bytes, request: IRequest) -> IResource:
+        """Never called for a leaf."""
+        return self
+
+    def putChild(self, path: bytes, child: IResource) -> None:
+        """A refusal has no children."""
+        raise NotImplementedError("a refusal has no children")
+
+    def render(self, request: IRequest) -> bytes:
+        """The JSON 400."""
+        return render_reply(request, json_reply(400, {"message": self.message}))
 
 
 def api_request(request: IRequest, body: bytes = b"") -> ApiRequest:
@@ -65,6 +166,12 @@ def write_reply(request: IRequest, reply: Reply) -> bytes:
     if reply.status not in (204, 304):
         request.setHeader(b"content-length", str(len(reply.body)).encode("ascii"))
     return reply.body
+
+
+def render_reply(request: IRequest, reply: Reply) -> bytes:
+    """:func:`write_reply`, for a resource's ``render``: no body for HEAD, length kept."""
+    body = write_reply(request, reply)
+    return b"" if request.method == b"HEAD" else body
 
 
 def _handles(app: Klein, *exceptions: type[Exception]) -> Callable[[_Handler], _Handler]:
@@ -139,4 +246,15 @@ def add_error_handling(app: Klein) -> None:
         return write_reply(request, json_reply(500, {"message": INTERNAL}))
 
 
-__all__ = ["JSON", "add_error_handling", "api_request", "base_url", "write_reply"]
+__all__ = [
+    "JSON",
+    "WellFormed",
+    "add_error_handling",
+    "api_request",
+    "base_url",
+    "body_unread",
+    "render_reply",
+    "request_problem",
+    "valid_host",
+    "write_reply",
+]

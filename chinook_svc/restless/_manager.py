@@ -27,6 +27,7 @@ from twisted.web.resource import IResource
 from ._api import CollectionApi
 from ._cache import ResponseCache
 from ._collection import Collection
+from ._http import WellFormed
 from ._loader import ObjectLoader
 from ._options import ApiOptions, Processor
 from ._query import Limits
@@ -141,7 +142,7 @@ class APIManager:
 
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""
-        return self.routes().app.resource()
+        return WellFormed(self.routes().app.resource())
 
 
 __all__ = ["APIManager"]

@@ -21,7 +21,7 @@ from twisted.web.iweb import IRequest
 from ._api import CollectionApi, Handler, answer
 from ._cache import ResponseCache
 from ._errors import ApiError
-from ._http import add_error_handling, api_request, write_reply
+from ._http import add_error_handling, api_request, body_unread, write_reply
 from ._messages import ApiRequest, Reply
 from ._render import Renderer
 from ._representation import Representation, represent
@@ -167,7 +167,10 @@ class RestlessRoutes:
         if method == "GET":
             return self._get(request, plain, handler, renderer, ids[1:])
         length = request.getHeader(b"content-length")
-        if length is not None and length.isdigit() and int(length) > api.options.max_body_bytes:
+        if (
+            length is not None and length.isdigit() and int(length) > api.options.max_body_bytes
+        ) or (method in WITH_BODY and body_unread(request)):
+            # (The HTTP edge reads no body where it expects no use for one.)
             raise ApiError(413, "Request body too large")
         content = request.content if method in WITH_BODY else None
         d: Deferred[Reply] = self.write_runner.run(

@@ -21,6 +21,7 @@ from ._collection import Collection
 from ._dberrors import write_error
 from ._deserialize import Deserializer, check_fields
 from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
+from ._mediatype import is_json
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
 from ._references import check_deletable
@@ -75,7 +76,7 @@ class Writes:
     def body(self, request: ApiRequest) -> dict[str, Any]:
         """The JSON object in a write request (415, 413 or 400 otherwise)."""
         content_type = request.headers.get("content-type", "")
-        if not content_type.lower().startswith("application/json"):
+        if not is_json(content_type):
             raise ApiError(415, NEED_JSON)
         if len(request.body) > self.options.max_body_bytes:
             raise ApiError(413, "Request body too large")

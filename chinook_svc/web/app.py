@@ -12,27 +12,46 @@ request's ``postpath`` to its ``prepath`` before the engine's own Klein app
 matches the rest (``/albums``), while ``request.path`` stays whole, so Link
 headers carry every outer prefix (``/music/api/albums?page=2``).
 
-Every other URL is a JSON 404 (``add_error_handling``).
+Every other URL is a JSON 404 (``add_error_handling``), and a request Klein
+could not route (a bad ``Host`` header, a path that is not UTF-8) a JSON 400
+(``WellFormed``).
+
+With ``auth_reads``, ``/`` needs the token like the API, and ``/healthz``
+stays open (for load balancers) but tells only ``status`` and ``database``
+to a request without the token: version, edition and pid are details for
+those who hold it.
+
+:meth:`ChinookApp.body_policy` tells the HTTP edge which requests may send a
+body: writes under ``/api/`` with the token, on a service with writes on.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from klein import Klein
 from sqlalchemy.engine import Engine
 from twisted.internet.defer import CancelledError
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.web.http_headers import Headers
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
-from chinook_svc.auth import TokenGuard
+from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
-from chinook_svc.restless import APIManager, Runner, add_error_handling, json_reply, write_reply
+from chinook_svc.restless import (
+    APIManager,
+    Runner,
+    WellFormed,
+    add_error_handling,
+    json_reply,
+    write_reply,
+)
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
 #: An album's objects embed its artist but not its tracks, as the protocol's example shows.
@@ -49,6 +68,8 @@ HEALTH_TIMEOUT = 5.0
 
 READ_ONLY = ("GET",)
 READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
+#: The methods whose body the API reads.
+BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
 
 
 def build_api(
@@ -143,7 +164,14 @@ class ChinookApp:
             cache_ttl=cache_ttl,
             clock=clock,
         )
-        self._api: IResource = self.manager.resource()
+        # The root resource checks every request is well formed (WellFormed): not again here.
+        self._api: IResource = self.manager.routes().app.resource()
+        self._allow_writes = allow_writes
+        self._writes = TokenCheck(token, protect_reads=auth_reads)
+        self._reads = TokenCheck(token if auth_reads else None, protect_reads=True)
+        self._max_body = max(
+            (api.options.max_body_bytes for api in self.manager.registry.apis()), default=0
+        )
         if token is not None:
             self._api = TokenGuard(self._api, token, protect_reads=auth_reads)
         if aggregate is not None and token is not None and auth_reads:
@@ -159,11 +187,30 @@ class ChinookApp:
         children = {b"api": self._api}
         if self._aggregate is not None:
             children[b"aggregate"] = self._aggregate
-        return _Root(self.app.resource(), children)
+        return WellFormed(_Root(self.app.resource(), children))
+
+    def body_policy(self, method: bytes, target: bytes, headers: Headers) -> int | None:
+        """How much body a request with this head may send; ``None``: it has no use for one.
+
+        Only a write under ``/api/`` on a service with writes on, from a
+        client with the token, gets its body read (up to the APIs' largest
+        ``max_body_bytes``); the first path segment is found as ``Site``
+        finds it.  See :mod:`chinook_svc.web.channel`.
+        """
+        if not self._allow_writes or method not in BODY_METHODS:
+            return None
+        path = target.split(b"?", 1)[0]
+        if not path.startswith(b"/") or unquote_to_bytes(path[1:].split(b"/")[0]) != b"api":
+            return None
+        if not self._writes.allows(method, headers):
+            return None
+        return self._max_body
 
     @app.route("/", methods=["GET"])
     def index(self, request: IRequest) -> bytes:
         """A JSON index: the collections, with links relative to where the app is mounted."""
+        if not self._reads.allows(request.method, request.requestHeaders):
+            return refuse(request)
         base = request.path.decode("utf-8", "replace").rstrip("/")
         names = sorted(self.models.by_table())
         body = {
@@ -178,13 +225,15 @@ class ChinookApp:
 
     @app.route("/healthz", methods=["GET"])
     async def healthz(self, request: IRequest) -> bytes:
-        """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not."""
+        """200 when the database answers ``SELECT 1`` in time, 503 (JSON) when it does not.
+
+        Version, edition and pid only for a request that may read (with
+        ``auth_reads``: one with the token).
+        """
         request.setHeader(b"cache-control", b"no-store")
-        body: dict[str, Any] = {
-            "version": _version(),
-            "edition": self.models.edition.name,
-            "pid": os.getpid(),
-        }
+        body: dict[str, Any] = {}
+        if self._reads.allows(request.method, request.requestHeaders):
+            body.update(version=_version(), edition=self.models.edition.name, pid=os.getpid())
         try:
             d = self._runner.run(ping, self._engine)
             await d.addTimeout(self._health_timeout, self._clock)
@@ -233,4 +282,4 @@ class _Root:
 
 add_error_handling(ChinookApp.app)
 
-__all__ = ["EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]
+__all__ = ["BODY_METHODS", "EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]

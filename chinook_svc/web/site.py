@@ -1,9 +1,13 @@
-"""A ``Site`` that counts the requests it is serving, so that shutdown can wait for them.
+"""The service's ``Site``: bounded connections, and a count of the requests being served.
 
-``TrackingSite`` never shows tracebacks to clients (``displayTracebacks`` is
-off whatever the settings say) and reports every request to an
-:class:`InFlight` counter, whose :meth:`~InFlight.wait` fires once no request
-is left, or after an upper bound.
+``TrackingSite`` speaks HTTP/1.1 through an
+:class:`~chinook_svc.web.channel.EdgeChannel` (the limits and deadlines of an
+:class:`~chinook_svc.web.edge.EdgeLimits`, bodies read only as its body
+policy says, errors in JSON), never shows tracebacks to clients
+(``displayTracebacks`` is off whatever the settings say), never parses form
+bodies, and reports every request to an :class:`InFlight` counter, whose
+:meth:`~InFlight.wait` fires once no request is left, or after an upper
+bound.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from twisted.logger import Logger
 from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
+
+from .channel import EdgeChannel, EdgeRequest
+from .edge import BodyPolicy, EdgeLimits, any_body
 
 
 class InFlight:
@@ -62,7 +69,7 @@ class InFlight:
 
 
 class TrackingSite(Site):
-    """A ``Site`` reporting each request to an :class:`InFlight`, tracebacks never shown.
+    """A ``Site`` of bounded connections reporting each request to an :class:`InFlight`.
 
     Args:
         resource: the root resource.
@@ -71,9 +78,13 @@ class TrackingSite(Site):
         verbose: also log each request's status and duration (``--debug``).
         access_log: append an access log (combined log format) to this file;
             ``None``: keep none (each line costs time on every request).
+        limits: sizes and deadlines of each request.
+        body_policy: how much body each request may send (default: up to
+            1 MiB for any request).
     """
 
     displayTracebacks = False
+    requestFactory = EdgeRequest
     #: ``Site.log`` is the access log; this one tells request timings.
     timing_log = Logger()
 
@@ -85,14 +96,30 @@ class TrackingSite(Site):
         reactor: Any,
         verbose: bool = False,
         access_log: Path | None = None,
+        limits: EdgeLimits | None = None,
+        body_policy: BodyPolicy | None = None,
     ) -> None:
+        self.limits = limits if limits is not None else EdgeLimits()
         super().__init__(
-            resource, reactor=reactor, logPath=None if access_log is None else str(access_log)
+            resource,
+            reactor=reactor,
+            logPath=None if access_log is None else str(access_log),
+            timeout=self.limits.idle_timeout,
+            parsePOSTFormSubmission=False,
         )
+        self.body_policy = body_policy if body_policy is not None else any_body()
         self._access_log = access_log is not None
         self.in_flight = in_flight
         self.verbose = verbose
         self._clock: IReactorTime = reactor
+
+    def protocol(self) -> EdgeChannel:  # type: ignore[override]
+        """A new connection's channel (``buildProtocol`` wires it to this site)."""
+        return EdgeChannel(self.limits, self.body_policy)
+
+    def acceptableProtocols(self) -> list[bytes]:
+        """HTTP/1.1 only: the edge's limits are those of the HTTP/1.1 channel."""
+        return [b"http/1.1"]
 
     def log(self, request: http.Request) -> None:
         """Write the access-log line, if an access log was asked for."""
