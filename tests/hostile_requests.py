@@ -30,15 +30,6 @@ from chinook_svc import models
 
 #: What the generator does not send yet, and the issue-10 item (another branch's) it would trip.
 RESTRICTED = {
-    "host": "a malformed Host header: 500 HTML from werkzeug's BadHost (item 4, HTTP edge)",
-    "long-lines": "a request line or header over 16 KiB: connection dropped, no 414/431 "
-    "(item 4, HTTP edge); request targets are kept under 12 KiB",
-    "non-utf8-url": "percent-encoded bytes that are not UTF-8: text/plain from Klein "
-    "(item 4, HTTP edge)",
-    "asterisk": "'GET *' and other non-path request targets: empty 405/400 (item 4, HTTP edge)",
-    "multipart": "multipart/form-data bodies: empty 400 before the auth check (item 4, HTTP edge)",
-    "framing": "malformed framing (a duplicate or non-numeric Content-Length, a bad HTTP "
-    "version, a space in the target): empty 400 from the HTTP parser (item 4, HTTP edge)",
     "mariadb-defaults": "on MariaDB, a POSTed row (or nested new row) without a required "
     "column, or with null for a column of its composite key: 503 instead of 400 (error "
     "1364 arrives as OperationalError; item 4, MariaDB error codes); on MariaDB every JSON "
@@ -66,8 +57,12 @@ ACCEPTS = ["*/*", "application/json", "text/html", "application/xml;q=0.9, */*;q
 CONTENT_TYPES = [
     "application/json", "application/json; charset=utf-8", "APPLICATION/JSON",
     "application/json; charset=latin-1", "text/plain", "application/x-www-form-urlencoded",
-    "application/jsonx", "", None,
+    "application/jsonx", "", None, "multipart/form-data; boundary=x", "multipart/form-data",
 ]  # fmt: skip
+#: Bad Host headers (``None``: none at all).
+HOSTS = ["a..b", ".", "x" * 64 + ".example", "", "[::1", "127.0.0.1:99999", "é.example", None]
+#: Ways to break the framing of a request (see :meth:`Request.wire`).
+FRAMINGS = ["dup-length", "bad-length", "bad-version", "space-target", "bare-lf", "folded"]
 
 
 @frozen
@@ -122,6 +117,8 @@ class Request:
     headers: tuple[tuple[str, str], ...]
     body: bytes = b""
     chunked: bool = False
+    host: str | None = ""  # "" for the server's own; None for no Host header
+    framing: str = ""  # one of FRAMINGS, or "" for a well-formed request
 
     @property
     def writes(self) -> bool:
@@ -130,8 +127,18 @@ class Request:
 
     def wire(self, host: str) -> bytes:
         """The bytes sent: request line, Host, the headers, Content-Length, the body."""
-        lines = [f"{self.method} {self.target} HTTP/1.1", f"Host: {host}", "Connection: close"]
+        target = self.target + (" x" if self.framing == "space-target" else "")
+        version = "HTTP/9.9" if self.framing == "bad-version" else "HTTP/1.1"
+        lines = [f"{self.method} {target} {version}", "Connection: close"]
+        if self.host is not None:
+            lines.append(f"Host: {self.host or host}")
         lines += [f"{name}: {value}" for name, value in self.headers]
+        if self.framing == "dup-length":
+            lines.append("Content-Length: 3")
+        elif self.framing == "bad-length":
+            lines.append("Content-Length: x")
+        elif self.framing == "folded":
+            lines.append("X-Folded: a\r\n b")
         body = self.body
         if self.chunked:
             lines.append("Transfer-Encoding: chunked")
@@ -139,13 +146,18 @@ class Request:
             body = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces) + b"0\r\n\r\n"
         elif body or self.method in ("POST", "PATCH", "PUT"):
             lines.append(f"Content-Length: {len(body)}")
-        head = "\r\n".join(lines) + "\r\n\r\n"
+        newline = "\n" if self.framing == "bare-lf" else "\r\n"
+        head = newline.join(lines) + newline * 2
         return head.encode("utf-8") + body
 
     def describe(self) -> str:
         """A short, printable description for a failure message."""
         body = self.body[:300].decode("utf-8", "backslashreplace")
-        return f"{self.method} {self.target[:300]} {list(self.headers)!r} body={body!r}"
+        odd = f" host={self.host!r}" if self.host != "" else ""
+        odd += f" framing={self.framing}" if self.framing else ""
+        odd += " chunked" if self.chunked else ""
+        headers = [(k, v[:100]) for k, v in self.headers]
+        return f"{self.method} {self.target[:300]} {headers!r}{odd} body={body!r}"
 
 
 @define
@@ -497,9 +509,30 @@ class HostileRequests:
             body, content_type = self.body(model, method.strip())
             if content_type is not None:
                 headers.append(("Content-Type", content_type))
-        if len(target) > 12000:  # RESTRICTED["long-lines"]
-            target = target[:100]
-        return Request(method.strip(), target, tuple(headers), body, chunked=self.chance(0.05))
+        target = self.oddities(target, headers)
+        return Request(
+            method.strip(),
+            target,
+            tuple(headers),
+            body,
+            chunked=self.chance(0.05),
+            host=self.pick(HOSTS) if self.chance(0.03) else "",
+            framing=self.pick(FRAMINGS) if self.chance(0.03) else "",
+        )
+
+    def oddities(self, target: str, headers: list[tuple[str, str]]) -> str:
+        """Now and then: ``*``, bytes that are not UTF-8, a line or a header past 16 KiB."""
+        if self.chance(0.02):
+            return "*"
+        if self.chance(0.03):
+            at = self.rng.randrange(len(target) + 1)
+            target = target[:at] + self.pick(["%ff", "%c3%28", "%ed%a0%80", "%80"]) + target[at:]
+        if self.chance(0.02):
+            glue = "&" if "?" in target else "?"
+            target += f"{glue}pad={'p' * self.rng.randint(8000, 20000)}"
+        if self.chance(0.02):
+            headers.append(("X-Long", "h" * self.rng.randint(8000, 20000)))
+        return target
 
     # -- learning --------------------------------------------------------------------------------
 

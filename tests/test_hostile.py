@@ -129,8 +129,11 @@ def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]
     digest = Digest(create_engine(url), db)
     cleanups.append(digest.close)
     port = free_port()
-    args = ["chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", url]
-    server = Twistd([*args, "--allow-writes"], port, tmp_path, clean_env(CHINOOK_API_TOKEN=TOKEN))
+    args = ["chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", url, "--allow-writes"]
+    # Requests that never finish their head or body (bare LF lines, a Content-Length
+    # past the body) are answered 408 at these deadlines: short, so runs stay quick.
+    args += ["--head-timeout", "2", "--body-timeout", "2"]
+    server = Twistd(args, port, tmp_path, clean_env(CHINOOK_API_TOKEN=TOKEN))
     try:
         server.wait_until_up()
         yield Service(server, digest)
@@ -183,6 +186,8 @@ def check_answer(run: Run, index: int, request: Request, answer: Any) -> Any:
         return None
     status, headers, body = answer
     run.statuses[str(status)] += 1
+    if status == 408:
+        run.notes.append(f"#{index} 408: {request.describe()}")
     payload = None
     has_body = request.method.upper() != "HEAD" and status not in (204, 304)
     if has_body and headers.get("content-type", "").startswith("application/json"):
