@@ -70,10 +70,12 @@ class Reference:
     declared: bool
 
     @property
-    def cascades(self) -> bool:
-        """Whether the ORM deletes the referring rows (or their targets) with the parent."""
+    def cascade(self) -> RelationInfo | None:
+        """The relation whose ORM cascade deletes the referring rows (or their targets), if any."""
         rel = self.relation
-        return rel is not None and not rel.prop.viewonly and bool(rel.prop.cascade.delete)
+        if rel is not None and not rel.prop.viewonly and rel.prop.cascade.delete:
+            return rel
+        return None
 
 
 def _relation_over(info: ModelInfo, fk: ForeignKeyConstraint) -> RelationInfo | None:
@@ -155,10 +157,10 @@ def _holding(
     return condition
 
 
-def _cascaded(conn: Any, ref: Reference, info: ModelInfo, keys: Sequence[Key]) -> list[Key]:
-    """The keys of the rows a cascading relation deletes with the rows ``keys`` name."""
-    rel = ref.relation
-    assert rel is not None
+def _cascaded(
+    conn: Any, ref: Reference, rel: RelationInfo, info: ModelInfo, keys: Sequence[Key]
+) -> list[Key]:
+    """The keys of the rows ``rel``'s cascade deletes with the rows ``keys`` name."""
     target = rel.target
     condition = _holding(ref, info, keys)
     if rel.secondary is not None:
@@ -182,10 +184,10 @@ def blocking(conn: Any, info: ModelInfo, keys: Sequence[Key], depth: int = 0) ->
         if ref.declared:
             continue
         for chunk in _chunks(keys):
-            if ref.cascades:
-                children = _cascaded(conn, ref, info, chunk)
-                assert ref.relation is not None
-                inner = blocking(conn, ref.relation.target, children, depth + 1)
+            cascade = ref.cascade
+            if cascade is not None:
+                children = _cascaded(conn, ref, cascade, info, chunk)
+                inner = blocking(conn, cascade.target, children, depth + 1)
                 counts.update({f"{ref.name}.{name}": n for name, n in inner.items()})
             else:
                 statement = select(func.count()).select_from(ref.table)
