@@ -13,8 +13,13 @@ from typing import Any
 from urllib.parse import quote
 
 from attrs import frozen
+from sqlalchemy import MetaData, create_engine
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import StaticPool
 from treq.testing import StubTreq
 from twisted.web.resource import IResource
+
+from chinook_svc.restless import APIManager, InlineRunner
 
 BASE = "http://localhost:8080"
 
@@ -70,3 +75,20 @@ class Client:
     def get(self, path: str, **kwargs: Any) -> Answer:
         """``GET path``."""
         return self.request("GET", path, **kwargs)
+
+
+def memory_engine(metadata: MetaData) -> Engine:
+    """An in-memory SQLite database holding ``metadata``'s tables, one connection for all."""
+    engine = create_engine(
+        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
+    )
+    metadata.create_all(engine)
+    return engine
+
+
+def serve(engine: Engine, *apis: tuple[type, dict[str, Any]], **manager_options: Any) -> Client:
+    """A client of ``create_api(model, **options)`` for each ``(model, options)``, run inline."""
+    manager = APIManager(engine, runner=InlineRunner(), **manager_options)
+    for model, options in apis:
+        manager.create_api(model, **options)
+    return Client(manager.resource())

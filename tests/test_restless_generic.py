@@ -13,14 +13,13 @@ import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Date, ForeignKey, Integer, String, and_, create_engine, event
+from sqlalchemy import Column, Date, ForeignKey, Integer, String, and_, event
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import DeclarativeBase, Session, relationship
-from sqlalchemy.pool import StaticPool
 
-from chinook_svc.restless import APIManager, InlineRunner, ProcessingException
+from chinook_svc.restless import ProcessingException
 
-from .restless_client import Client, q
+from .restless_client import memory_engine, q, serve
 
 
 class Base(DeclarativeBase):
@@ -85,10 +84,7 @@ class Membership(Base):
 @pytest.fixture
 def engine() -> Any:
     """An in-memory database with a few people and their computers."""
-    engine = create_engine(
-        "sqlite://", poolclass=StaticPool, connect_args={"check_same_thread": False}
-    )
-    Base.metadata.create_all(engine)
+    engine = memory_engine(Base.metadata)
     with Session(engine) as session:
         alice = Person(
             id=1, name="Alice Liddell", age=30, birthday=datetime.date(1990, 5, 4), secret="s1"
@@ -109,13 +105,6 @@ def engine() -> Any:
         )
         session.commit()
     return engine
-
-
-def serve(engine: Any, *apis: tuple[type, dict[str, Any]], **manager_options: Any) -> Client:
-    manager = APIManager(engine, runner=InlineRunner(), **manager_options)
-    for model, options in apis:
-        manager.create_api(model, **options)
-    return Client(manager.resource())
 
 
 def test_default_object_has_columns_hybrids_and_relations(engine: Any) -> None:

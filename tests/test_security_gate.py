@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SHIPPED = ["chinook_svc", "twisted"]
-LINTED = [*SHIPPED, "tests", "bench", "chinook.tac"]
+LINTED = [*SHIPPED, "tests", "bench", "examples", "chinook.tac"]
 
 
 def tool(name: str) -> str:

@@ -10,23 +10,26 @@ underscore are the engine's internals.
 
 from ._api import CollectionApi
 from ._engines import check_database, create_database_engine, is_memory_sqlite, pool_size_for
-from ._errors import INTERNAL, ApiError, ProcessingException, ValidationError
+from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._query import Limits
 from ._runner import InlineRunner, Runner, ThreadPoolRunner
+from ._schema import INLINE_INFO_KEY
 from ._sqlite import BUSY_TIMEOUT_MS, configure_sqlite
 from ._threads import DatabaseThreads, database_threads
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "INLINE_INFO_KEY",
     "INTERNAL",
     "APIManager",
     "ApiError",
     "ApiRequest",
     "CollectionApi",
     "DatabaseThreads",
+    "IllegalArgumentError",
     "InlineRunner",
     "Limits",
     "ProcessingException",

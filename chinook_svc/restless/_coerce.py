@@ -14,7 +14,8 @@ A client's value reaches a column from four places, each with its own rule:
   or a 404;
 * a cursor (:func:`cursor_value`): key values the engine wrote itself, read back.
 
-Dates and times are ISO 8601 strings in all of them (:func:`parse_temporal`).
+Dates are ISO 8601 strings or any complete form ``dateutil`` reads, in all of
+them, offsets converted to UTC (:func:`parse_temporal`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import sys
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from dateutil import tz
+from dateutil.parser import parse as parse_date
 from sqlalchemy import BigInteger, Double, Float, SmallInteger, String, func, literal
 from sqlalchemy.types import TypeDecorator
 
@@ -53,12 +56,69 @@ _REAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s
 _INTEGER = re.compile(r"-?[0-9]+")
 
 
-def parse_temporal(value: Any, kind: type) -> Any:
-    """Turn a client's ISO 8601 string into the Python value a temporal column holds."""
+#: Longest date text read: no date needs more, and the parser's time grows with it.
+MAX_DATE_TEXT = 64
+#: Two default moments that differ in year, month and day (and agree on the time):
+#: a date that reads differently with each is missing one of them.
+_DEFAULTS = (datetime.datetime(2000, 1, 1), datetime.datetime(2001, 2, 2))
+_UTC_NAMES = frozenset({"UTC", "GMT", "Z"})
+
+
+class IncompleteDate(ValueError):
+    """A date without its day, month or year (0.17 took them from today's date)."""
+
+
+def _zone(name: str | None, offset: int | None) -> datetime.tzinfo | None:
+    """dateutil's ``tzinfos``: numeric offsets and UTC; a zone name it cannot place is an error."""
+    if name is not None and name.upper() not in _UTC_NAMES:
+        raise ValueError(f"unknown time zone {name!r}")
+    return None if offset is None and name is None else tz.tzoffset(None, offset or 0)
+
+
+def read_moment(text: str) -> datetime.datetime:
+    """A date or datetime in ISO 8601 or any other form ``dateutil`` reads, as 0.17 did.
+
+    Unlike 0.17, which filled a missing day, month or year in from today's
+    date, a date missing one of them is refused (``ValueError``).
+    """
+    if len(text) > MAX_DATE_TEXT:
+        raise ValueError("too long for a date")
+    try:
+        return datetime.datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        pass
+    try:
+        first, second = (parse_date(text, default=d, tzinfos=_zone) for d in _DEFAULTS)
+    except (ValueError, OverflowError, TypeError) as e:
+        raise ValueError(str(e)) from None
+    if first.date() != second.date():
+        raise IncompleteDate(text)
+    return first
+
+
+def _utc(moment: Any, aware: bool) -> Any:
+    """An offset converted away: naive UTC for a column without a time zone."""
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        return moment
+    if isinstance(moment, datetime.time):
+        base = datetime.datetime.combine(datetime.date(2000, 1, 1), moment)
+        return _utc(base, aware).timetz()
+    moment = moment.astimezone(datetime.UTC)
+    return moment if aware else moment.replace(tzinfo=None)
+
+
+def parse_temporal(value: Any, kind: type, *, aware: bool = False) -> Any:
+    """Turn a client's date string into the Python value a temporal column holds.
+
+    Dates and datetimes: ISO 8601 or any complete form ``dateutil`` reads
+    (``"15/09/1986"``, ``"2nd Jan 1900 14:35"``), as in 0.17.  Times: ISO
+    8601.  A value with an offset is converted to UTC (kept aware only for
+    an ``aware`` column, one with a time zone).
+    """
     if value is None:
         return None
     if not isinstance(value, str):
-        raise QueryError("a date value must be an ISO 8601 string")
+        raise QueryError("a date value must be a string")
     text = value.strip()
     if text == "":
         return None
@@ -66,13 +126,21 @@ def parse_temporal(value: Any, kind: type) -> Any:
         return CURRENT_TIME_MARKERS[text]()
     try:
         if kind is datetime.time:
-            return datetime.time.fromisoformat(text).replace(tzinfo=None)
+            return _utc(datetime.time.fromisoformat(text), aware)
         if kind is datetime.timedelta:
             return datetime.timedelta(seconds=float(text))
-        moment = datetime.datetime.fromisoformat(text.replace("z", "Z")).replace(tzinfo=None)
-    except ValueError:
-        raise QueryError(f"{value!r} is not an ISO 8601 date") from None
+        moment = _utc(read_moment(text), aware)
+    except IncompleteDate:
+        raise QueryError(f"{value!r} is not a whole date: give its day, month and year") from None
+    except (ValueError, OverflowError):
+        raise QueryError(f"{value!r} is not a date") from None
     return moment.date() if kind is datetime.date else moment
+
+
+def temporal_value(info: ModelInfo, name: str, value: Any, kind: type) -> Any:
+    """:func:`parse_temporal` for field ``name`` (aware if its column has a time zone)."""
+    coltype = info.column_types.get(name)
+    return parse_temporal(value, kind, aware=bool(getattr(coltype, "timezone", False)))
 
 
 def text_of(value: Any) -> str:
@@ -122,7 +190,7 @@ def filter_value(info: ModelInfo, name: str, value: Any, *, pattern: bool = Fals
     """A filter value for field ``name`` (a ``like`` pattern stays text); 400 if it cannot be."""
     kind = info.is_temporal(name)
     if kind is not None:
-        return parse_temporal(value, kind)
+        return temporal_value(info, name, value, kind)
     if not isinstance(value, _SCALARS):
         raise QueryError(f"the value for {name!r} must be a string, number or boolean")
     if isinstance(value, int) and not _INT64_MIN <= value <= _INT64_MAX:
@@ -197,9 +265,9 @@ def column_value(info: ModelInfo, name: str, value: Any) -> Any:
     kind = info.is_temporal(name)
     if kind is not None:
         try:
-            return parse_temporal(value, kind)
+            return temporal_value(info, name, value, kind)
         except QueryError:
-            raise _invalid(name, "an ISO 8601 date") from None
+            raise _invalid(name, "a complete date") from None
     coltype = info.column_types[name]
     python_type = info.python_type(name)
     if python_type is str:

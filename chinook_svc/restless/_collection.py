@@ -25,7 +25,7 @@ from ._loader import ObjectLoader
 from ._options import ApiOptions
 from ._schema import Catalog, ModelInfo
 from ._search import SearchQueries
-from ._shape import Shape, api_shape, parse_excludes, parse_includes
+from ._shape import Shape, Shapes, api_shape, parse_excludes, parse_includes
 
 
 def field_rules(info: ModelInfo, options: ApiOptions) -> FieldRules:
@@ -54,6 +54,7 @@ class Collection:
         options: its ``create_api`` options.
         catalog: the manager's model introspection.
         objects: the manager's object loader.
+        shapes: the manager's record of its APIs' object shapes.
         dialect: the database's rules (default: from the engine's dialect).
     """
 
@@ -65,6 +66,7 @@ class Collection:
         *,
         catalog: Catalog,
         objects: ObjectLoader,
+        shapes: Shapes | None = None,
         dialect: DialectRules | None = None,
     ) -> None:
         self.engine = engine
@@ -78,7 +80,11 @@ class Collection:
             exclude_columns=options.exclude_columns,
             include_methods=options.include_methods,
             exclude_inline=options.exclude_inline,
+            serializer=options.serializer,
         )
+        #: the shapes of every API's objects (relation URLs answer in them)
+        self.shapes = shapes or Shapes()
+        self.shapes.add(options.url_prefix, self.shape)
         self.rules = field_rules(self.info, options)
         self.compiler = Compiler(self.info, self.rules, self.dialect)
         self.search = SearchQueries(self.info)
@@ -86,6 +92,7 @@ class Collection:
         self.pk_name = options.primary_key or self.info.primary_key_name()
         if self.pk_name not in self.info.columns:
             raise ValueError(f"{self.info.name} has no column {self.pk_name!r}")
+        options.check_post_key(self.pk_name)
 
     def connect(self) -> Connection:
         """A connection to the database (503 if none can be had)."""

@@ -29,8 +29,9 @@ from ._coerce import filter_value, text_of
 from ._dialects import DialectRules
 from ._errors import QueryError
 from ._operators import OPERATOR_TABLE, OPERATORS, Takes
+from ._proxies import proxy_criterion
 from ._query import Filter, Junction, Limits, Node, Search, parse_search
-from ._schema import ModelInfo, RelationInfo
+from ._schema import ModelInfo, ProxyInfo
 
 
 @frozen
@@ -97,7 +98,12 @@ class Compiler:
     # -- names --------------------------------------------------------------
 
     def _known(self, info: ModelInfo, name: str, rules: FieldRules) -> None:
-        known = name in info.columns or name in info.relations or name in info.hybrids
+        known = (
+            name in info.columns
+            or name in info.relations
+            or name in info.hybrids
+            or name in info.proxies
+        )
         if not known or not rules.allows(name):
             raise QueryError(f"unknown field {name!r}")
 
@@ -106,6 +112,8 @@ class Compiler:
         self._known(info, name, rules)
         if name in info.relations:
             raise QueryError(f"{name!r} is a relation, not a field")
+        if name in info.proxies:
+            raise QueryError(f"{name!r} holds several values; filter on it instead")
         return getattr(info.model, name)
 
     # -- filters --------------------------------------------------------------
@@ -149,6 +157,10 @@ class Compiler:
         """0.17's ``_create_operation``: ``relation or name`` is the attribute operated on."""
         target = relation or name
         self._known(info, target, rules)
+        proxy = info.proxies.get(target)
+        if proxy is not None:
+            inner = self.through_proxy(proxy, name, op, argument, rules.for_relation(target))
+            return proxy_criterion(proxy, inner)
         attr = getattr(info.model, target)
         entry = OPERATORS[op]  # the parser let no other name through
         if entry.takes is Takes.NOTHING:
@@ -162,7 +174,7 @@ class Compiler:
             if entry.to_many != rel.uselist:
                 want = _relation_operator(to_many=rel.uselist)
                 raise QueryError(f"use {want!r} with the relation {target!r}")
-            criterion = self.nested(rel, argument, name, rules.for_relation(target))
+            criterion = self.nested(rel.target, argument, name, rules.for_relation(target))
             return entry.clause(self.dialect, attr, criterion, None)
         if target in info.relations:
             raise QueryError(f"{target!r} is a relation; use 'has' or 'any'")
@@ -188,9 +200,35 @@ class Compiler:
             value = filter_value(info, name, argument)
         return entry.clause(self.dialect, attr, value, info.column_types.get(name))
 
-    def nested(self, rel: RelationInfo, argument: Any, name: str, rules: FieldRules) -> Any:
+    def through_proxy(
+        self, proxy: ProxyInfo, name: str, op: str, argument: Any, rules: FieldRules
+    ) -> Any:
+        """The criterion on a proxy's rows that some value of the proxy must meet.
+
+        ``has``/``any`` (as for a relation) nest a filter on the final
+        model's fields; through a proxy to a column, any other operator
+        compares the column with the argument.
+        """
+        entry = OPERATORS[op]
+        if entry.takes is Takes.FILTER:
+            if entry.to_many != proxy.to_many:
+                want = _relation_operator(to_many=proxy.to_many)
+                raise QueryError(f"use {want!r} with {proxy.name!r}")
+            if argument is None:
+                raise QueryError(f"{op!r} needs a value")
+            return self.nested(proxy.target, argument, name, rules)
+        if proxy.remote is not None:
+            raise QueryError(f"{proxy.name!r} is a relation; use 'has' or 'any'")
+        through = proxy.through
+        attr = getattr(through.model, proxy.remote_name)
+        if entry.takes is Takes.NOTHING:
+            return entry.clause(self.dialect, attr, None, None)
+        if argument is None:
+            raise QueryError("to compare a value to NULL, use the is_null/is_not_null operators")
+        return self.compare(through, proxy.remote_name, attr, op, argument)
+
+    def nested(self, target: ModelInfo, argument: Any, name: str, rules: FieldRules) -> Any:
         """0.17's ``_sub_operator``: the criterion inside ``has``/``any``."""
-        target = rel.target
         if isinstance(argument, Filter):
             inner_name = argument.name
             relation: str | None = None

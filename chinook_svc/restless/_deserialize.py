@@ -24,18 +24,21 @@ from sqlalchemy.util import duck_type_collection
 
 from ._coerce import column_value
 from ._errors import BodyError
+from ._proxy_writes import ProxyWriter
 from ._references import check_deletable
 from ._schema import ModelInfo, RelationInfo
+from ._scope import get_in_scope, scope_of, where_in_scope
 
 
 def writable_fields(info: ModelInfo) -> frozenset[str]:
-    """Names a body may set: columns, relations and hybrids with a setter (0.17's has_field)."""
+    """Names a body may set: columns, relations, association proxies and hybrids
+    with a setter (0.17's has_field)."""
     hybrids = {
         name
         for name in info.hybrids
         if getattr(info.mapper.all_orm_descriptors[name], "fset", None) is not None
     }
-    return frozenset(info.columns) | frozenset(info.relations) | hybrids
+    return frozenset(info.columns) | frozenset(info.relations) | frozenset(info.proxies) | hybrids
 
 
 def check_fields(info: ModelInfo, data: dict[str, Any]) -> None:
@@ -57,15 +60,23 @@ class Deserializer:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        #: association proxies' values (``_proxy_writes``)
+        self.proxies = ProxyWriter(self)
 
     def new(self, info: ModelInfo, data: dict[str, Any]) -> Any:
         """A new instance from a POST body (0.17's ``_dict_to_inst``)."""
         check_fields(info, data)
-        columns = {k: column_value(info, k, v) for k, v in data.items() if k not in info.relations}
+        columns = {
+            k: column_value(info, k, v)
+            for k, v in data.items()
+            if k not in info.relations and k not in info.proxies
+        }
         instance = info.model(**columns)
         for name in data:
             if name in info.relations:
                 self.set_relation(info.relations[name], instance, data[name])
+            elif name in info.proxies:
+                self.proxies.set(info.proxies[name], instance, data[name])
         return instance
 
     def related(self, info: ModelInfo, attrs: Any) -> Any:
@@ -79,7 +90,7 @@ class Deserializer:
             return self.new(info, attrs)
         instance = None
         if all(v is not None for v in pk):
-            instance = self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+            instance = get_in_scope(self.session, info, pk)
         if instance is None:
             raise BodyError(f"No {info.name} with key {list(pk)!r}")
         self.update(info, instance, {k: v for k, v in attrs.items() if k not in info.pk_names})
@@ -112,7 +123,10 @@ class Deserializer:
         check_fields(info, data)
         for name, value in data.items():
             rel = info.relations.get(name)
-            if rel is None:
+            proxy = info.proxies.get(name)
+            if proxy is not None:
+                self.proxies.update(proxy, instance, value)
+            elif rel is None:
                 setattr(instance, name, column_value(info, name, value))
             elif rel.uselist and isinstance(value, dict):
                 self._add_remove(rel, instance, value)
@@ -138,7 +152,7 @@ class Deserializer:
         for item in removed:
             attrs = dict(item)
             delete = attrs.pop("__delete__", False) is True
-            related = self._existing(rel.target, attrs)
+            related = self.existing(rel.target, attrs)
             if related is None or related not in members:
                 raise BodyError(f"No related {rel.target.name} matches {attrs!r}")
             adapter.remove_with_event(related)
@@ -151,13 +165,14 @@ class Deserializer:
             for related in doomed:
                 self.session.delete(related)
 
-    def _existing(self, info: ModelInfo, attrs: dict[str, Any]) -> Any:
+    def existing(self, info: ModelInfo, attrs: dict[str, Any]) -> Any:
+        """The row a primary key (or, without one, the other fields) names, if any."""
         check_fields(info, attrs)
         pk = _pk_of(info, attrs)
         if pk is not None:
             if any(v is None for v in pk):
                 return None
-            return self.session.get(info.model, pk if len(pk) > 1 else pk[0])
+            return get_in_scope(self.session, info, pk)
         criteria = [
             getattr(info.model, k) == column_value(info, k, v)
             for k, v in attrs.items()
@@ -165,7 +180,8 @@ class Deserializer:
         ]
         if not criteria:
             return None
-        return self.session.scalars(select(info.model).where(*criteria).limit(1)).first()
+        stmt = where_in_scope(select(info.model).where(*criteria), scope_of(info))
+        return self.session.scalars(stmt.limit(1)).first()
 
 
 def _objects(rel: RelationInfo, value: Any, key: str | None = None) -> list[dict[str, Any]]:

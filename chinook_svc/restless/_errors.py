@@ -81,6 +81,10 @@ class ValidationError(Exception):
     """A request body could not be turned into a row (0.17's name)."""
 
 
+class IllegalArgumentError(ValueError):
+    """``create_api`` options that cannot work together (0.17's name), raised at set-up."""
+
+
 class DatabaseUnavailable(ApiError):
     """The database did not answer (down, overloaded or too slow): 503."""
 

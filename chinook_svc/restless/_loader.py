@@ -14,7 +14,7 @@ that need model instances, through the ORM in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache, partial
 from typing import Any
 
@@ -23,28 +23,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session, aliased, selectinload
 from sqlalchemy.sql import Select
 
+from ._instances import chunks, instance_values, key_clause, serialized
 from ._prepared import PreparedCache, padded
-from ._schema import Catalog, RelationInfo, is_mapped_class
-from ._serialize import Converter, plain_value
+from ._proxies import keyed_relation_value
+from ._schema import RelationInfo
+from ._scope import Scope, scope_of, where_in_scope
+from ._serialize import Converter
 from ._shape import Shape
-
-#: Largest IN list sent in one statement.
-IN_CHUNK = 500
 
 Raw = dict[str, Any]
 Obj = dict[str, Any]
-
-
-def _key_clause(columns: Sequence[Any], keys: Sequence[tuple[Any, ...]]) -> Any:
-    if len(columns) == 1:
-        return columns[0].in_([k[0] for k in keys])
-    return tuple_(*columns).in_(keys)
-
-
-def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
 
 # -- relations ----------------------------------------------------------------
 
@@ -97,15 +85,24 @@ class RelationLoader:
         return stmt.where(clause).order_by(*self.order)
 
     def for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
-        """For each parent (in order), its related rows' raw values."""
+        """For each parent (in order), its related rows' raw values (in the target's scope)."""
+        scope = scope_of(self.target)
         if not self.rel.simple:
-            return self._orm_for_parents(conn, parents)
+            return self._orm_for_parents(conn, parents, scope)
         keys = [self.parent_key(p) for p in parents]
         wanted = list(dict.fromkeys(k for k in keys if k is not None))
         found: dict[tuple[Any, ...], list[Raw]] = {}
         names = self.names
         width = len(names)
-        for chunk in _chunks(wanted):
+        if scope is not None:
+            stmt, key_cols = self._select()
+            for chunk in chunks(wanted):
+                chunk_stmt = stmt.where(key_clause(key_cols, chunk), scope.on())
+                for scoped in conn.execute(chunk_stmt.order_by(*self.order)):
+                    raw = dict(zip(names, scoped[:width], strict=True))
+                    found.setdefault(tuple(scoped[width:]), []).append(raw)
+            wanted = []
+        for chunk in chunks(wanted):
             size = padded(len(chunk))
             prepared = self.prepared.get(
                 ("batch", size), conn, partial(self._batch_statement, size)
@@ -124,30 +121,53 @@ class RelationLoader:
                 found.setdefault(tuple(row[width:]), []).append(raw)
         return [found.get(k, []) if k is not None else [] for k in keys]
 
-    def _orm_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Raw]]:
+    def _orm_values(
+        self,
+        conn: Connection,
+        parents: Sequence[Raw],
+        convert: Callable[[Any], list[Any]],
+        scope: Scope | None,
+    ) -> list[list[Any]]:
+        """For each parent, ``convert`` of its relation's value, read through the ORM."""
         owner = self.rel.owner
+        attribute = self.rel.attribute
+        if scope is not None:
+            attribute = attribute.and_(scope.on())
         pks = [tuple(p[k] for k in owner.pk_names) for p in parents]
         pk_cols = [getattr(owner.model, k) for k in owner.pk_names]
-        names = self.names
-        by_pk: dict[tuple[Any, ...], list[Raw]] = {}
+        by_pk: dict[tuple[Any, ...], list[Any]] = {}
         with Session(bind=conn) as session:
-            for chunk in _chunks(list(dict.fromkeys(pks))):
+            for chunk in chunks(list(dict.fromkeys(pks))):
                 stmt: Any = (
                     select(owner.model)
-                    .where(_key_clause(pk_cols, chunk))
-                    .options(selectinload(self.rel.attribute))
+                    .where(key_clause(pk_cols, chunk))
+                    .options(selectinload(attribute))
                 )
                 parent: Any
-                for parent in session.scalars(stmt):
-                    value = getattr(parent, self.rel.name)
-                    items = list(value) if self.rel.uselist else ([] if value is None else [value])
-                    by_pk[tuple(getattr(parent, k) for k in owner.pk_names)] = [
-                        {n: getattr(item, n) for n in names} for item in items
-                    ]
+                for parent in session.scalars(stmt).unique():
+                    key = tuple(getattr(parent, k) for k in owner.pk_names)
+                    by_pk[key] = convert(getattr(parent, self.rel.name))
         return [by_pk.get(pk, []) for pk in pks]
 
-    def _for_parent(self, parent: Raw) -> tuple[Select[Any], Any] | None:
-        """The related rows of one parent (any relation), and the entity their keys are on."""
+    def _orm_for_parents(
+        self, conn: Connection, parents: Sequence[Raw], scope: Scope | None
+    ) -> list[list[Raw]]:
+        names = self.names
+        uselist = self.rel.uselist
+
+        def rows(value: Any) -> list[Raw]:
+            items = list(value) if uselist else ([] if value is None else [value])
+            return [{n: getattr(item, n) for n in names} for item in items]
+
+        return self._orm_values(conn, parents, rows, scope)
+
+    def keys_for_parents(self, conn: Connection, parents: Sequence[Raw]) -> list[list[Any]]:
+        """For each parent, the keys of a dict-keyed relation (what 0.17 emitted for it)."""
+        return self._orm_values(conn, parents, keyed_relation_value, scope_of(self.target))
+
+    def _for_parent(self, parent: Raw, scope: Scope | None) -> tuple[Select[Any], Any] | None:
+        """The related rows of one parent (any relation, in the target's scope), and the
+        entity their keys are on."""
         rel = self.rel
         if not rel.simple:
             # Any join condition: let the ORM join along the relation itself.
@@ -159,13 +179,13 @@ class RelationLoader:
                 .join(rel.attribute.of_type(alias))
                 .where(*(getattr(owner.model, k) == parent[k] for k in owner.pk_names))
             )
-            return stmt, alias
+            return where_in_scope(stmt, scope, alias), alias
         key = self.parent_key(parent)
         if key is None:
             return None
         stmt, key_cols = self._select()
         stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
-        return stmt, self.target.model
+        return where_in_scope(stmt, scope), self.target.model
 
     def _one_parent_statement(self, kind: str) -> Select[Any]:
         stmt, key_cols = self._select()
@@ -190,10 +210,11 @@ class RelationLoader:
 
     def count_for(self, conn: Connection, parent: Raw) -> int:
         """How many rows the relation holds for one parent."""
-        if self.rel.simple:
+        scope = scope_of(self.target)
+        if self.rel.simple and scope is None:
             key = self.parent_key(parent)
             return 0 if key is None else int(self._one_parent(conn, "count", key)[0][0])
-        found = self._for_parent(parent)
+        found = self._for_parent(parent, scope)
         if found is None:
             return 0
         stmt = found[0]
@@ -203,13 +224,14 @@ class RelationLoader:
         """Rows ``start .. start + size`` of the relation for one parent, paged in SQL."""
         names = self.names
         width = len(names)
-        if self.rel.simple and size is not None:
+        scope = scope_of(self.target)
+        if self.rel.simple and size is not None and scope is None:
             key = self.parent_key(parent)
             if key is None:
                 return []
             rows = self._one_parent(conn, "page", key, limit=size, offset=start)
             return [dict(zip(names, row[:width], strict=True)) for row in rows]
-        found = self._for_parent(parent)
+        found = self._for_parent(parent, scope)
         if found is None:
             return []
         stmt, entity = found
@@ -224,13 +246,14 @@ class RelationLoader:
     def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
         """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
         names = self.names
-        if self.rel.simple:
+        scope = scope_of(self.target)
+        if self.rel.simple and scope is None:
             parent_key = self.parent_key(parent)
             if parent_key is None:
                 return None
             rows = self._one_parent(conn, "member", parent_key, member=key)
         else:
-            found = self._for_parent(parent)
+            found = self._for_parent(parent, scope)
             if found is None:
                 return None
             stmt, entity = found
@@ -290,14 +313,24 @@ class ObjectLoader:
         return obj
 
     def build(self, conn: Connection, shape: Shape, raws: Sequence[Raw]) -> list[Obj]:
-        """JSON-able objects for rows of ``shape.info``, with their relations inlined."""
+        """JSON-able objects for rows of ``shape.info``, with their relations inlined.
+
+        With a ``serializer`` the objects are what it makes of each row's instance.
+        """
+        if shape.serializer is not None:
+            return serialized(conn, shape, raws)
         objs = [self._emit(shape, raw) for raw in raws]
         if not raws:
             return objs
         if shape.needs_instances:
-            _instance_values(conn, shape, raws, objs)
+            instance_values(conn, shape, raws, objs)
         for name, rel_shape in shape.relations:
             rel = shape.info.relations[name]
+            if rel.keyed:
+                keys = self.relation(rel).keys_for_parents(conn, raws)
+                for obj, mine in zip(objs, keys, strict=True):
+                    obj[name] = mine
+                continue
             per_parent = self.relation(rel).for_parents(conn, raws)
             flat = [r for rows in per_parent for r in rows]
             related = self.build(conn, rel_shape, flat)
@@ -307,34 +340,3 @@ class ObjectLoader:
                 position += len(rows)
                 obj[name] = mine if rel.uselist else (mine[0] if mine else None)
         return objs
-
-
-def _instance_values(
-    conn: Connection, shape: Shape, raws: Sequence[Raw], objs: Sequence[Obj]
-) -> None:
-    """Fill in hybrid properties and ``include_methods`` results from ORM instances."""
-    info = shape.info
-    pk_cols = [getattr(info.model, k) for k in info.pk_names]
-    pks = [tuple(r[k] for k in info.pk_names) for r in raws]
-    instances: dict[tuple[Any, ...], Any] = {}
-    with Session(bind=conn) as session:
-        for chunk in _chunks(sorted(set(pks), key=repr)):
-            inst: Any
-            for inst in session.scalars(select(info.model).where(_key_clause(pk_cols, chunk))):
-                instances[tuple(getattr(inst, k) for k in info.pk_names)] = inst
-        for pk, obj in zip(pks, objs, strict=True):
-            inst = instances.get(pk)
-            if inst is None:
-                continue
-            for name in shape.hybrids:
-                obj[name] = _extra_value(info.catalog, getattr(inst, name))
-            for name in shape.methods:
-                value = getattr(inst, name)
-                obj[name] = _extra_value(info.catalog, value() if callable(value) else value)
-
-
-def _extra_value(catalog: Catalog, value: Any) -> Any:
-    if value is not None and is_mapped_class(type(value)):
-        info = catalog.info(type(value))
-        return {k: plain_value(getattr(value, k)) for k in info.column_keys}
-    return plain_value(value)

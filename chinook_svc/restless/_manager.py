@@ -29,11 +29,12 @@ from ._cache import ResponseCache
 from ._collection import Collection
 from ._http import WellFormed
 from ._loader import ObjectLoader
-from ._options import ApiOptions, Processor
+from ._options import ApiOptions, Processor, attribute_names, legacy_options
 from ._query import Limits
 from ._routes import Registry, RestlessRoutes
 from ._runner import Runner
 from ._schema import Catalog
+from ._shape import Shapes
 from ._threads import DatabaseThreads, database_threads
 
 # SQLite has no DECIMAL type; SQLAlchemy converts its floats with the column's
@@ -108,6 +109,7 @@ class APIManager:
             self.cache = ResponseCache(clock, cache_ttl)
         self._catalog = Catalog()
         self._objects = ObjectLoader()
+        self._shapes = Shapes()
         self._pre = ApiOptions(collection_name="_", preprocessors=preprocessors or {}).preprocessors
         self._post = ApiOptions(
             collection_name="_", postprocessors=postprocessors or {}
@@ -117,13 +119,21 @@ class APIManager:
 
     def create_api(self, model: type, **options: Any) -> CollectionApi:
         """Expose ``model`` with flask-restless 0.17's ``create_api`` options."""
+        options = legacy_options(dict(options))
+        for key in ("include_columns", "exclude_columns"):
+            options[key] = attribute_names(model, options.get(key))
         options.setdefault("collection_name", model.__table__.name)  # type: ignore[attr-defined]
         if options.get("url_prefix") is None:
             options["url_prefix"] = self.url_prefix
         options.setdefault("limits", self.limits)
         api_options = ApiOptions(**options).with_processors(self._pre, self._post)
         collection = Collection(
-            self.engine, model, api_options, catalog=self._catalog, objects=self._objects
+            self.engine,
+            model,
+            api_options,
+            catalog=self._catalog,
+            objects=self._objects,
+            shapes=self._shapes,
         )
         api = CollectionApi(collection)
         self.registry.add(api)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from attrs import field, frozen
 
+from ._errors import IllegalArgumentError
 from ._query import Limits
 
 Processor = Callable[..., Any]
+#: 0.17's ``serializer``: a model instance in, its JSON-able dict out.
+Serializer = Callable[[Any], Any]
+#: 0.17's ``deserializer``: a POST body's dict in, a new model instance out.
+Deserializer = Callable[[dict[str, Any]], Any]
 
 #: Processor keys of the protocol (``docs/protocol.md``, "Processors").
 PROCESSOR_KEYS = frozenset(
@@ -43,6 +49,46 @@ def _optional_names(value: Sequence[str] | None) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
+def attribute_name(model: type, entry: Any) -> Any:
+    """0.17's ``_get_column_name``: a mapped attribute of ``model`` given for its name.
+
+    ``include_columns=[Person.name]`` means ``["name"]``; an attribute of
+    another model is refused, as in 0.17.
+    """
+    if isinstance(entry, str) or not hasattr(entry, "__clause_element__"):
+        return entry
+    owner = getattr(entry, "class_", None)
+    if owner is not model:
+        owner_name = getattr(owner, "__name__", repr(owner))
+        raise ValueError(
+            f"Cannot specify column of model {owner_name} while creating API"
+            f" for model {model.__name__}"
+        )
+    return entry.key
+
+
+def attribute_names(model: type, entries: Iterable[Any] | None) -> list[Any] | None:
+    """``include_columns``/``exclude_columns`` with attributes replaced by their names."""
+    return None if entries is None else [attribute_name(model, e) for e in entries]
+
+
+def legacy_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``create_api`` options with 0.17's deprecated ``post_form_preprocessor``
+    moved to ``preprocessors["POST"]`` (with 0.17's warning)."""
+    form = options.pop("post_form_preprocessor", None)
+    if form is None:
+        return options
+    warnings.warn(
+        "post_form_preprocessor is deprecated and will be removed in version 1.0;"
+        " use preprocessors instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    preprocessors = {k.upper(): list(v) for k, v in (options.get("preprocessors") or {}).items()}
+    preprocessors["POST"] = [*preprocessors.get("POST", []), form]
+    return {**options, "preprocessors": preprocessors}
+
+
 def _methods(value: Sequence[str]) -> frozenset[str]:
     methods = frozenset(m.upper() for m in value)
     unknown = methods - ALL_METHODS
@@ -56,6 +102,10 @@ def _methods(value: Sequence[str]) -> frozenset[str]:
 @frozen
 class ApiOptions:
     """``create_api`` options, with flask-restless 0.17's names and defaults.
+
+    ``serializer`` and ``deserializer`` are 0.17's custom functions: every
+    object the API answers with is ``serializer(instance)``, and a POST body
+    becomes ``deserializer(data)``.
 
     Beyond 0.17: ``exclude_inline`` (relations kept out of objects but still
     reachable at their URL), ``allow_jsonp`` (off: JSONP exposes data to any
@@ -81,12 +131,25 @@ class ApiOptions:
     validation_exceptions: tuple[type[BaseException], ...] = field(default=(), converter=tuple)
     limits: Limits = field(factory=Limits)
     max_body_bytes: int = 1 << 20
+    serializer: Serializer | None = None
+    deserializer: Deserializer | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.include_columns is not None and self.exclude_columns is not None:
-            raise ValueError("Cannot specify both include_columns and exclude_columns")
+            raise IllegalArgumentError(
+                "Cannot simultaneously specify both include columns and exclude columns."
+            )
         if self.results_per_page < 0 or self.max_results_per_page < 0:
             raise ValueError("page sizes must not be negative")
+
+    def check_post_key(self, pk_name: str) -> None:
+        """0.17's rule: an API with POST must not hide its primary key."""
+        if "POST" not in self.methods:
+            return
+        if (self.include_columns and pk_name not in self.include_columns) or (
+            self.exclude_columns and pk_name in self.exclude_columns
+        ):
+            raise IllegalArgumentError("The primary key must be included for APIs with POST.")
 
     def pre(self, key: str) -> tuple[Processor, ...]:
         """The preprocessors for a processor key, PUT ones included for PATCH."""

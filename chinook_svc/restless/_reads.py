@@ -25,7 +25,7 @@ from ._paging import cursor_link, envelope, link_header, results_per_page
 from ._query import decode_q, parse_search
 from ._render import NO_CONTENT, Result
 from ._schema import RelationInfo
-from ._shape import full_shape
+from ._scope import Scope, scope_of, where_in_scope
 
 
 class Reads:
@@ -46,11 +46,12 @@ class Reads:
             pre(search_params=params)
         compiled = c.compiler.compile_q(params, self.options.limits)
         cursor = request.arg("cursor")
+        scope = scope_of(c.info)
         if cursor is not None and not compiled.single:
-            return self._keyset_page(request, params, compiled, cursor, q_text)
+            return self._keyset_page(request, params, compiled, cursor, q_text, scope)
         with c.connect() as conn:
             if compiled.single:
-                rows = c.search.rows(conn, compiled, 0, 2)
+                rows = c.search.rows(conn, compiled, 0, 2, scope)
                 if not rows:
                     raise NotFound(NO_RESULT)
                 if len(rows) > 1:
@@ -62,8 +63,8 @@ class Reads:
                 result = envelope(
                     request,
                     self.options,
-                    lambda: c.search.count(conn, compiled),
-                    lambda start, size: c.search.rows(conn, compiled, start, size),
+                    lambda: c.search.count(conn, compiled, scope),
+                    lambda start, size: c.search.rows(conn, compiled, start, size, scope),
                     lambda rows: c.objects.build(conn, c.shape, rows),
                 )
                 link = link_header(
@@ -81,6 +82,7 @@ class Reads:
         compiled: CompiledSearch,
         cursor: str,
         q_text: str | None,
+        scope: Scope | None,
     ) -> Result:
         """A page after ``cursor`` in the search's order, found by key (see ``_keyset``)."""
         c = self.collection
@@ -90,7 +92,7 @@ class Reads:
         condition = None if values is None else after(c.dialect, c.info, order, values)
         size = results_per_page(request, self.options) or self.options.max_results_per_page
         with c.connect() as conn:
-            rows = c.search.rows_after(conn, compiled, condition, size + 1)
+            rows = c.search.rows_after(conn, compiled, condition, size + 1, scope)
             objects = c.objects.build(conn, c.shape, rows[:size])
         following = None
         link = None
@@ -125,7 +127,7 @@ class Reads:
         c = self.collection
         key = self._instance_key(instid)
         with c.connect() as conn:
-            raw = c.search.by_key(conn, c.pk_name, key)
+            raw = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
             result = None if raw is None else c.objects.build(conn, c.shape, [raw])[0]
         return self._single(result)
 
@@ -141,9 +143,9 @@ class Reads:
         rel = self._relation(relname)
         key = self._instance_key(instid)
         loader = c.objects.relation(rel)
-        shape = full_shape(rel.target)
+        shape = c.shapes.objects_of(rel.target, self.options.url_prefix)
         with c.connect() as conn:
-            parent = c.search.by_key(conn, c.pk_name, key)
+            parent = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
             if rel.uselist:
@@ -168,9 +170,9 @@ class Reads:
         key = self._instance_key(instid)
         target = rel.target
         related_key = url_key(target, target.primary_key_name(), relid)
-        shape = full_shape(target)
+        shape = c.shapes.objects_of(target, self.options.url_prefix)
         with c.connect() as conn:
-            parent = c.search.by_key(conn, c.pk_name, key)
+            parent = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
             raw = c.objects.relation(rel).member(conn, parent, related_key)
@@ -187,5 +189,6 @@ class Reads:
             return NO_CONTENT
         terms = [term for item in wanted for term in item.terms]
         with c.connect() as conn:
-            row = conn.execute(select(*terms).select_from(c.info.selectable)).one()
+            stmt = where_in_scope(select(*terms).select_from(c.info.selectable), scope_of(c.info))
+            row = conn.execute(stmt).one()
         return Result(200, function_results(wanted, row))

@@ -92,6 +92,10 @@ class JsonRenderer:
 class JsonpRenderer:
     """0.17's JSONP: ``callback({"meta": {status, headers}, "data": ...})``.
 
+    ``meta`` holds the status, the ``Content-Type`` and the response's other
+    headers, its ``Link`` as a list of ``{"url", "rel"}`` objects (0.17's
+    ``_headers_to_json``).
+
     Attributes:
         callback: the function name the client asked for (checked when rendering).
     """
@@ -110,9 +114,21 @@ class JsonpRenderer:
         if not _CALLBACK.fullmatch(self.callback):
             raise ApiError(400, "Invalid JSONP callback name")
         headers = result.headers()
-        meta: dict[str, Any] = {"status": result.status, **headers}
+        meta: dict[str, Any] = {**headers, "Content-Type": JAVASCRIPT, "status": result.status}
+        if result.link is not None:
+            meta["Link"] = link_objects(result.link)
         body = self.callback.encode("ascii") + b"(" + encode({"meta": meta, "data": result.data})
-        return Reply(result.status, body + b")", tuple(headers.items()), "application/javascript")
+        return Reply(result.status, body + b")", tuple(headers.items()), JAVASCRIPT)
+
+
+JAVASCRIPT = "application/javascript"
+#: One link of a ``Link`` header: ``<url>; rel="name"`` (the form ``_paging`` writes).
+_LINK = re.compile(r'<([^>]*)>\s*;\s*rel="([^"]*)"')
+
+
+def link_objects(header: str) -> list[dict[str, str]]:
+    """A ``Link`` header as 0.17's JSONP ``meta`` gave it: ``[{"url": ..., "rel": ...}]``."""
+    return [{"url": url, "rel": rel} for url, rel in _LINK.findall(header)]
 
 
 JSON_RENDERER = JsonRenderer()

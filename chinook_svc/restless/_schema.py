@@ -16,6 +16,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.associationproxy import AssociationProxy
 from sqlalchemy.ext.hybrid import HybridExtensionType
@@ -33,6 +34,9 @@ COLUMN_BLACKLIST = frozenset({"_sa_polymorphic_on"})
 RELATION_BLACKLIST = frozenset(
     {"query", "query_class", "_sa_class_manager", "_decl_class_registry"}
 )
+
+#: Key of a relationship's ``info`` saying whether objects carry it (default: they do).
+INLINE_INFO_KEY = "restless_inline"
 
 
 def _is_pure_equality(clause: Any, npairs: int) -> bool:
@@ -64,6 +68,13 @@ class RelationInfo:
         self.prop = prop
         self.name = prop.key
         self.uselist = bool(prop.uselist)
+        #: whether objects carry this relation by default; ``relationship(...,
+        #: info={INLINE_INFO_KEY: False})`` keeps it at its own URL only
+        self.inline = bool(prop.info.get(INLINE_INFO_KEY, True))
+        #: a dict-like collection (``collection_class=attribute_keyed_dict(...)``):
+        #: objects carry the list of its keys, as 0.17 did
+        collection = prop.collection_class
+        self.keyed = isinstance(collection, type) and issubclass(collection, dict)
         self.secondary = prop.secondary
         pairs: list[tuple[Column[Any], Column[Any]]]
         if prop.secondary is None:
@@ -79,6 +90,8 @@ class RelationInfo:
                 prop.secondaryjoin, len(self.secondary_target_pairs)
             )
         self.pairs = pairs
+        if self.keyed:
+            simple = False  # its keys come from the collection's key function
         parent_mapper = owner.mapper
         try:
             self.local_keys: tuple[str, ...] = tuple(
@@ -98,6 +111,65 @@ class RelationInfo:
     def attribute(self) -> QueryableAttribute[Any]:
         """The class-level relationship attribute (``Album.artist``)."""
         return getattr(self.owner.model, self.name)  # type: ignore[no-any-return,unused-ignore]
+
+
+class ProxyInfo:
+    """One association proxy of a model, resolved to the engine's relations.
+
+    ``association_proxy(local, remote)`` goes through the owner's
+    relationship ``local`` to the attribute ``remote`` of its rows (see
+    ``_proxies`` for what the protocol makes of it).
+
+    Attributes:
+        name: the proxy's attribute name.
+        local: the owner's relationship the proxy goes through.
+        through: the model of the intermediate rows (``local``'s target).
+        remote_name: the attribute of ``through`` the proxy exposes.
+        remote: that attribute as a relationship, or ``None`` (a column).
+    """
+
+    def __init__(self, owner: ModelInfo, name: str, local: RelationInfo, remote_name: str) -> None:
+        self.owner = owner
+        self.name = name
+        self.local = local
+        self.through = local.target
+        self.remote_name = remote_name
+        self.remote: RelationInfo | None = self.through.relations.get(remote_name)
+
+    @property
+    def target(self) -> ModelInfo:
+        """The model a nested filter names fields of: the final one, or the intermediate."""
+        return self.remote.target if self.remote is not None else self.through
+
+    @property
+    def to_many(self) -> bool:
+        """Whether the proxy holds several values (filtered with ``any``) or one (``has``)."""
+        return self.local.uselist or (self.remote is not None and self.remote.uselist)
+
+    @property
+    def attribute(self) -> Any:
+        """The class-level proxy (``Product.tag_names``)."""
+        return getattr(self.owner.model, self.name)
+
+
+def _find_proxies(owner: ModelInfo) -> dict[str, ProxyInfo]:
+    """The association proxies of a model the engine can serve, by name.
+
+    A proxy whose local attribute is not one of the model's relations (a
+    proxy of a proxy, say), or that SQLAlchemy cannot resolve, is left out.
+    """
+    found: dict[str, ProxyInfo] = {}
+    for name in owner.association_proxies:
+        try:
+            instance: Any = getattr(owner.model, name)
+            local_key = instance.local_attr.key
+            remote_name = instance.value_attr
+        except (AttributeError, sa_exc.SQLAlchemyError):
+            continue  # a proxy SQLAlchemy cannot resolve is left unserved
+        local = owner.relations.get(local_key)
+        if local is not None:
+            found[name] = ProxyInfo(owner, name, local, remote_name)
+    return found
 
 
 class ModelInfo:
@@ -138,7 +210,9 @@ class ModelInfo:
         self.association_proxies: tuple[str, ...] = tuple(
             key
             for key, desc in mapper.all_orm_descriptors.items()
-            if isinstance(desc, AssociationProxy) and key not in RELATION_BLACKLIST
+            if isinstance(desc, AssociationProxy)
+            and key not in RELATION_BLACKLIST
+            and not key.startswith("__")
         )
         self.relations: dict[str, RelationInfo] = {
             rel.key: RelationInfo(self, rel)
@@ -157,6 +231,11 @@ class ModelInfo:
         )
         if not self.pk_names:
             raise ValueError(f"{self.name} has no primary key column")
+
+    @cached_property
+    def proxies(self) -> dict[str, ProxyInfo]:
+        """The association proxies the engine serves, by name (resolved on first use)."""
+        return _find_proxies(self)
 
     def primary_key_name(self) -> str:
         """0.17's ``primary_key_name``: ``id`` if it is a key, else the first key."""

@@ -4,7 +4,9 @@ Runs in a worker thread on a SQLAlchemy :class:`~sqlalchemy.engine.Connection`
 and returns raw column values (dicts), never rows or ORM objects; the loader
 (``_loader``) turns them into JSON-able objects.  Statements that every
 request shares (the plain page, the count, a row by key) and those of the
-searches clients send most (bounded) are compiled once (``_prepared``).
+searches clients send most (bounded) are compiled once (``_prepared``).  A
+model's own ``query`` (``_scope``) limits every search to its rows; a scoped
+search is built for each request.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.sql import Select
 from ._compile import RECENT_SEARCHES, CompiledSearch
 from ._prepared import PreparedCache
 from ._schema import ModelInfo
+from ._scope import Scope, where_in_scope
 
 Raw = dict[str, Any]
 
@@ -37,8 +40,11 @@ class SearchQueries:
         self.searches = PreparedCache(max_entries=2 * RECENT_SEARCHES)
         self.keys = info.column_keys
 
-    def _filtered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
+    def _filtered(
+        self, stmt: Select[Any], compiled: CompiledSearch, scope: Scope | None = None
+    ) -> Select[Any]:
         info = self.info
+        stmt = where_in_scope(stmt, scope)
         if compiled.where:
             stmt = stmt.where(*compiled.where)
         if compiled.group_by:
@@ -46,7 +52,7 @@ class SearchQueries:
                 # One row per group, the one with the smallest key (what SQLite
                 # returns for 0.17's bare GROUP BY), on every database.
                 pk = info.columns[info.pk_names[0]]
-                firsts = select(func.min(pk)).select_from(info.selectable)
+                firsts = where_in_scope(select(func.min(pk)).select_from(info.selectable), scope)
                 if compiled.where:
                     firsts = firsts.where(*compiled.where)
                 stmt = stmt.where(pk.in_(firsts.group_by(*compiled.group_by)))
@@ -57,9 +63,11 @@ class SearchQueries:
     def _pk_order(self) -> list[Any]:
         return [self.info.columns[k].asc() for k in self.info.pk_names]
 
-    def count(self, conn: Connection, compiled: CompiledSearch) -> int:
+    def count(self, conn: Connection, compiled: CompiledSearch, scope: Scope | None = None) -> int:
         """The number of rows the search yields (after its own limit/offset)."""
         info = self.info
+        if scope is not None:
+            return int(conn.execute(self._count_statement(compiled, scope)).scalar_one())
         if compiled.plain and compiled.limit is None and compiled.offset is None:
             prepared = self.prepared.get(
                 ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
@@ -72,20 +80,22 @@ class SearchQueries:
             return int(prepared.scalar(conn))
         return int(conn.execute(self._count_statement(compiled)).scalar_one())
 
-    def _count_statement(self, compiled: CompiledSearch) -> Select[Any]:
+    def _count_statement(self, compiled: CompiledSearch, scope: Scope | None = None) -> Select[Any]:
         info = self.info
         pk_exprs = [info.columns[k] for k in info.pk_names]
         if compiled.limit is not None or compiled.offset is not None:
-            inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled)
+            inner = self._filtered(select(*pk_exprs).select_from(info.selectable), compiled, scope)
             inner = self._ordered(inner, compiled).limit(compiled.limit).offset(compiled.offset)
             stmt = select(func.count()).select_from(inner.subquery())
         elif compiled.group_by and len(info.pk_names) != 1:
             inner = self._filtered(
-                select(*compiled.group_by).select_from(info.selectable), compiled
+                select(*compiled.group_by).select_from(info.selectable), compiled, scope
             )
             stmt = select(func.count()).select_from(inner.subquery())
         else:
-            stmt = self._filtered(select(func.count()).select_from(info.selectable), compiled)
+            stmt = self._filtered(
+                select(func.count()).select_from(info.selectable), compiled, scope
+            )
         return stmt
 
     def _ordered(self, stmt: Select[Any], compiled: CompiledSearch) -> Select[Any]:
@@ -94,13 +104,22 @@ class SearchQueries:
         return stmt.order_by(*compiled.order_by)
 
     def rows(
-        self, conn: Connection, compiled: CompiledSearch, start: int, size: int | None
+        self,
+        conn: Connection,
+        compiled: CompiledSearch,
+        start: int,
+        size: int | None,
+        scope: Scope | None = None,
     ) -> list[Raw]:
         """Raw column values of ``size`` rows from position ``start`` of the search."""
         offset = (compiled.offset or 0) + start
         if size is None and compiled.limit is not None:
             size = max(compiled.limit - start, 0)
         keys = self.keys
+        if scope is not None:
+            stmt = self._ordered(self._filtered(base_select(self.info), compiled, scope), compiled)
+            stmt = stmt.limit(size).offset(offset or None)
+            return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
         if compiled.plain and size is not None:
             prepared = self.prepared.get(
                 ("page",),
@@ -134,16 +153,27 @@ class SearchQueries:
         return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
 
     def rows_after(
-        self, conn: Connection, compiled: CompiledSearch, condition: Any, size: int
+        self,
+        conn: Connection,
+        compiled: CompiledSearch,
+        condition: Any,
+        size: int,
+        scope: Scope | None = None,
     ) -> list[Raw]:
         """Up to ``size`` rows of the search that also meet ``condition`` (keyset paging)."""
-        stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+        stmt = self._ordered(self._filtered(base_select(self.info), compiled, scope), compiled)
         if condition is not None:
             stmt = stmt.where(condition)
         return [dict(zip(self.keys, row, strict=True)) for row in conn.execute(stmt.limit(size))]
 
-    def by_key(self, conn: Connection, name: str, value: Any) -> Raw | None:
+    def by_key(
+        self, conn: Connection, name: str, value: Any, scope: Scope | None = None
+    ) -> Raw | None:
         """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
+        if scope is not None:
+            stmt = base_select(self.info).where(getattr(self.info.model, name) == value)
+            first = conn.execute(where_in_scope(stmt, scope).limit(1)).first()
+            return None if first is None else dict(zip(self.keys, first, strict=True))
         prepared = self.prepared.get(
             ("by_key", name),
             conn,

@@ -20,12 +20,20 @@ from ._coerce import url_key
 from ._collection import Collection
 from ._dberrors import write_error
 from ._deserialize import Deserializer, check_fields
-from ._errors import NEED_JSON, UNABLE_TO_CONSTRUCT, ApiError, BodyError, NotFound
+from ._errors import (
+    NEED_JSON,
+    UNABLE_TO_CONSTRUCT,
+    UNABLE_TO_DECODE,
+    ApiError,
+    BodyError,
+    NotFound,
+)
 from ._mediatype import is_json
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
 from ._references import check_deletable
 from ._render import NO_CONTENT, Result
+from ._scope import scope_of, where_in_scope
 
 _CHUNK = 500
 
@@ -80,7 +88,10 @@ class Writes:
             raise ApiError(415, NEED_JSON)
         if len(request.body) > self.options.max_body_bytes:
             raise ApiError(413, "Request body too large")
-        data = decode_json(request.body) if request.body.strip() else None
+        if not request.body.strip():
+            # 0.17: an empty body is no JSON document (never an empty object).
+            raise ApiError(400, UNABLE_TO_DECODE, detail="the request body is empty")
+        data = decode_json(request.body)
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -97,13 +108,16 @@ class Writes:
         return c.objects.build(conn, c.shape, [raw])[0], key
 
     def _instance(self, session: Session, instid: Any) -> Any:
+        """The instance an instance URL names, if the model's scope shows it."""
         key = self.collection.key(instid)
         clause = getattr(self.info.model, self.collection.pk_name) == key
-        return session.scalars(select(self.info.model).where(clause).limit(1)).first()
+        stmt = where_in_scope(select(self.info.model).where(clause), scope_of(self.info))
+        return session.scalars(stmt.limit(1)).first()
 
     def _instances(self, session: Session, conn: Any, search: Any) -> list[Any]:
+        """The instances a search matches, in the model's scope."""
         compiled = self.collection.compiler.compile(search)
-        rows = self.collection.search.rows(conn, compiled, 0, None)
+        rows = self.collection.search.rows(conn, compiled, 0, None, scope_of(self.info))
         model = self.info.model
         pk_names = self.info.pk_names
         found: list[Any] = []
@@ -126,8 +140,12 @@ class Writes:
         data = self.body(request)
         for pre in self.options.pre("POST"):
             pre(data=data)
+        deserialize = self.options.deserializer
         with self.transaction() as (conn, session):
-            instance = Deserializer(session).new(self.info, data)
+            if deserialize is None:
+                instance = Deserializer(session).new(self.info, data)
+            else:
+                instance = deserialize(data)
             session.add(instance)
             session.flush()
             result, key = self._object(conn, instance)
