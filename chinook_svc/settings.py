@@ -19,6 +19,7 @@ use ``settings.<name>`` where it matters, and regenerate the docs
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -111,6 +112,23 @@ def parse_sources(value: object) -> tuple[str, ...]:
     if not all("=" in s for s in sources):
         raise ValueError("expected NAME=URL sources")
     return sources
+
+
+_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
+
+
+def parse_origins(value: object) -> tuple[str, ...]:
+    """Browser origins (``scheme://host[:port]``) or ``*``: a list, or text split by commas."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        raise ValueError("expected origins such as https://app.example.com, or *")
+    origins = []
+    for item in (i.strip().lower().rstrip("/") for i in items if i.strip()):
+        if item != "*" and not _ORIGIN.fullmatch(item):
+            raise ValueError(f"{item!r} is not an origin (scheme://host[:port]) or *")
+        # Browsers leave the scheme's own port out of an Origin.
+        origins.append(item.removesuffix(":443" if item.startswith("https") else ":80"))
+    return tuple(dict.fromkeys(origins))
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -299,6 +317,12 @@ class Settings:
         cli="aggregate-max-bytes", env="CHINOOK_AGGREGATE_MAX_BYTES",
         cfg_keys=("AGGREGATE_MAX_BYTES",), metavar="BYTES",
         unset=f"the [aggregate] table's, else {DEFAULT_MAX_BYTES}",
+    )
+    cors_origins: tuple[str, ...] = setting(
+        (), parse_origins, "Browser origins allowed to call the service (repeatable; * for reads)",
+        cli="cors-origin", env="CHINOOK_CORS_ORIGINS", cfg_keys=("CORS_ORIGINS",),
+        toml_key="cors_origins", metavar="ORIGIN", repeatable=True,
+        unset="none: browsers keep other origins' pages from reading answers",
     )
     # fmt: on
     #: TOML tables (``[aggregate]`` ...) for the features that read them, read-only.

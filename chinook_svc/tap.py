@@ -44,7 +44,8 @@ from chinook_svc.services import (
     SequentialService,
     with_backlog,
 )
-from chinook_svc.web.app import ChinookApp
+from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
+from chinook_svc.web.cors import CorsPolicy
 from chinook_svc.web.edge import EdgeLimits
 from chinook_svc.web.site import InFlight, TrackingSite
 from chinook_svc.workers import WorkerPoolService
@@ -151,6 +152,10 @@ def _serve(
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
             aggregate=aggregate.resource(),
+            aggregate_settings=aggregate_settings,
+            cors=CorsPolicy(
+                settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
+            ),
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None

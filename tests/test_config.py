@@ -231,3 +231,27 @@ def test_missing_config_file(tmp_path: Path) -> None:
     """A config file that cannot be read is a UsageError."""
     with pytest.raises(UsageError, match="cannot read config file"):
         load_settings({"config": str(tmp_path / "nope.cfg")}, {})
+
+
+def test_cors_origins_from_options_environment_and_files(tmp_path: Path) -> None:
+    """--cors-origin repeats; CHINOOK_CORS_ORIGINS and the files take lists; origins normalised."""
+    settings = parse(["--cors-origin", "https://App.example/", "--cors-origin", "*"])
+    assert settings.cors_origins == ("https://app.example", "*")
+    environ = {"CHINOOK_CORS_ORIGINS": "http://a.example:80, http://[::1]:8081"}
+    assert parse([], environ).cors_origins == ("http://a.example", "http://[::1]:8081")
+    toml = tmp_path / "c.toml"
+    toml.write_text('cors_origins = ["https://b.example:8443"]\n')
+    assert parse(["--config", str(toml)]).cors_origins == ("https://b.example:8443",)
+    cfg = tmp_path / "config.cfg"
+    cfg.write_text("CORS_ORIGINS = ['http://c.example']\n")
+    assert parse(["--config", str(cfg)]).cors_origins == ("http://c.example",)
+    assert parse([]).cors_origins == ()
+
+
+@pytest.mark.parametrize(
+    "origin", ["null", "ftp://x.example", "http://x.example/path", "x.example"]
+)
+def test_a_cors_origin_must_be_an_origin(origin: str) -> None:
+    """Anything but scheme://host[:port] or * is refused at start-up ("null" too)."""
+    with pytest.raises(UsageError, match="cors_origins"):
+        parse(["--cors-origin", origin])

@@ -62,6 +62,13 @@ def test_parse_full_query() -> None:
     )
 
 
+@pytest.mark.parametrize("direction", [["asc"], {"a": 1}, 1, None])
+def test_order_by_direction_that_is_not_text(direction: Any) -> None:
+    """A direction that is not a string is a 400 QueryError, not a crash."""
+    with pytest.raises(QueryError):
+        parse_search({"order_by": [{"field": "a", "direction": direction}]})
+
+
 def test_or_wins_over_and() -> None:
     """A dict with both "or" and "and" is a disjunction, as in 0.17."""
     assert parse_search({"filters": [{"and": [], "or": []}]}).filters == (Junction("or", ()),)

@@ -187,6 +187,71 @@ def test_patch_remove_with_delete(client: Client, db_file: Path) -> None:
     assert client.get(f"/api/tracks/{track['track_id']}").code == 404
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"add": None}, {"add": 5}, {"add": "x"}, {"add": [7]}, {"remove": None}, {"remove": [3]}],
+)
+def test_patch_add_remove_of_the_wrong_kind(
+    client: Client, db_file: Path, change: dict[str, Any]
+) -> None:
+    """An add/remove that is not objects is a 400 (not a 500), and nothing changes."""
+    before = counts(db_file)
+    answer = send(client, "PATCH", "/api/playlists/2", {"tracks": change})
+    assert answer.code == 400, answer.json
+    assert "message" in answer.json
+    assert counts(db_file) == before
+
+
+def test_patch_relating_a_row_to_itself(client: Client, db_file: Path) -> None:
+    """An employee made their own manager is a 400 (the ORM cannot order it), not a 500."""
+    before = counts(db_file)
+    answer = send(client, "PATCH", "/api/employees/2", {"reports_to": {"employee_id": 2}})
+    assert answer.code == 400, answer.json
+    assert client.get("/api/employees/2").json["reports_to_id"] == 1
+    assert counts(db_file) == before
+
+
+def test_a_body_that_contradicts_itself_is_refused(client: Client, db_file: Path) -> None:
+    """A track listed under its (renumbered) album and taken out of it in the same body: 400."""
+    album = {"title": "One track", "artist_id": 1}
+    album_id = send(client, "POST", "/api/albums", album).json["album_id"]
+    track = {
+        "name": "T",
+        "media_type_id": 1,
+        "milliseconds": 1,
+        "unit_price": 1,
+        "album_id": album_id,
+    }
+    track_id = send(client, "POST", "/api/tracks", track).json["track_id"]
+    before = counts(db_file)
+    body = {"album_id": album_id + 1000, "tracks": [{"track_id": track_id, "album": None}]}
+    answer = send(client, "PATCH", f"/api/albums/{album_id}", body)
+    assert answer.code == 400, answer.json
+    assert client.get(f"/api/tracks/{track_id}").json["album_id"] == album_id
+    assert counts(db_file) == before
+
+
+def test_a_write_whose_rows_change_under_it_is_a_conflict(client: Client, db_file: Path) -> None:
+    """An association row rewritten while the same body unlinks it: 409, nothing written."""
+    assert send(client, "POST", "/api/playlists", {"playlist_id": 0, "name": "p"}).code == 201
+    assert (
+        send(client, "POST", "/api/playlist_track", {"playlist_id": 0, "track_id": 1}).code == 201
+    )
+    before = counts(db_file)
+    body = {"track": {"track_id": 1, "playlists": []}, "track_id": 3500}
+    answer = send(client, "PUT", "/api/playlist_track/0", body)
+    assert answer.code == 409, answer.json
+    assert counts(db_file) == before
+
+
+@pytest.mark.parametrize("price", [1e308, -1.622355116722044e308, 123456789.5])
+def test_a_number_too_large_for_its_numeric_column(client: Client, price: float) -> None:
+    """A value past NUMERIC(10, 2) is a 400 naming the field, however large (was a 500)."""
+    answer = send(client, "PATCH", "/api/tracks/1", {"unit_price": price})
+    assert answer.code == 400, answer.json
+    assert answer.json["message"] == "Invalid value for field 'unit_price'"
+
+
 def test_patch_to_one_null(client: Client) -> None:
     """A to-one relation takes null."""
     answer = send(client, "PATCH", "/api/customers/1", {"support_rep": None})
@@ -270,6 +335,23 @@ def test_processors_run_inside_the_transaction(db_file: Path) -> None:
     before = counts(db_file)
     answer = send(client, "POST", "/api/genres", {"name": "veto"})
     assert (answer.code, answer.json) == (403, {"message": "Vetoed"})
+    assert counts(db_file) == before
+
+
+def test_an_unexpected_database_error_in_a_write_is_logged(db_file: Path) -> None:
+    """A database error nobody expected is a 500 that is logged (never a silent 500)."""
+    from sqlalchemy import exc as sa_exc
+    from twisted.logger import capturedLogs
+
+    def broken(result: dict[str, Any]) -> None:
+        raise sa_exc.SQLAlchemyError("something unforeseen")
+
+    client = serve(db_file, genres={"postprocessors": {"POST": [broken]}})
+    before = counts(db_file)
+    with capturedLogs() as events:
+        answer = send(client, "POST", "/api/genres", {"name": "x"})
+    assert (answer.code, answer.json) == (500, {"message": "Internal server error"})
+    assert any(e.get("log_failure") is not None for e in events)
     assert counts(db_file) == before
 
 

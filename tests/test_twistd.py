@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -106,6 +107,27 @@ class Twistd:
     def log_text(self) -> str:
         """What twistd logged."""
         return self.log.read_text() if self.log.exists() else "(no log)"
+
+
+def writable_service(db: Path, directory: Path, token: str, *extra: str) -> Twistd:
+    """twistd chinook on a copy of ``db`` in ``directory``: writes on behind ``token``, started."""
+    shutil.copyfile(db, directory / "chinook.db")
+    (directory / "token").write_text(token)
+    port = free_port()
+    args = [
+        "chinook",
+        "--listen", f"tcp:{port}:interface=127.0.0.1",
+        "--db", f"sqlite:///{directory / 'chinook.db'}",
+        "--allow-writes", "--api-token-file", str(directory / "token"),
+        *extra,
+    ]  # fmt: skip
+    server = Twistd(args, port, directory, clean_env())
+    try:
+        server.wait_until_up()
+    except BaseException:
+        server.kill()
+        raise
+    return server
 
 
 def check_albums_and_stop(server: Twistd, db: Path) -> None:

@@ -9,6 +9,7 @@ The SQL text and driver messages never reach the client; they go to the log.
 from __future__ import annotations
 
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import exc as orm_exc
 
 from ._errors import UNABLE_TO_CONSTRUCT, ApiError, DatabaseUnavailable
 
@@ -141,4 +142,10 @@ def write_error(exc: sa_exc.SQLAlchemyError) -> ApiError:
         return DatabaseUnavailable()
     if isinstance(exc, (sa_exc.DataError, sa_exc.ProgrammingError)):
         return ApiError(400, type(exc).__name__)
+    if isinstance(exc, orm_exc.StaleDataError):
+        # Rows changed under the write (by another client, or by another field of the body).
+        return ApiError(409, type(exc).__name__, detail="the rows changed while being written")
+    if isinstance(exc, sa_exc.CircularDependencyError):
+        # A body that makes a row its own related row ({"reports_to": <itself>}).
+        return ApiError(400, type(exc).__name__, detail="a row cannot be related to itself")
     return read_error(exc)

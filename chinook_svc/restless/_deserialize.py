@@ -102,7 +102,11 @@ class Deserializer:
             members = [self.related(rel.target, v) for v in _objects(rel, value)]
             if rel.prop.cascade.delete_orphan:
                 self._orphans(rel, [m for m in _members(instance, rel) if m not in members])
-            _replace(instance, rel, members)
+            try:
+                _replace(instance, rel, members)
+            except ValueError:
+                # The ORM lost track of a member that another field of the body moved.
+                raise BodyError(f"'{rel.name}' contradicts another field of the body") from None
             return
         if value is not None and not isinstance(value, dict):
             raise BodyError(f"'{rel.name}' takes a JSON object or null")

@@ -160,7 +160,12 @@ def write_reply(request: IRequest, reply: Reply) -> bytes:
     """Set status and headers for ``reply`` and return its body for Klein to write."""
     request.setResponseCode(reply.status)
     for name, value in reply.headers:
-        request.setHeader(name.encode("latin-1"), value.encode("latin-1", "replace"))
+        raw = name.encode("latin-1")
+        if name.lower() == "vary":
+            # Keep what an outer layer varies on (CORS: Origin).
+            request.responseHeaders.addRawHeader(raw, value.encode("latin-1", "replace"))
+            continue
+        request.setHeader(raw, value.encode("latin-1", "replace"))
     if reply.content_type is not None:
         request.setHeader(b"content-type", reply.content_type.encode("ascii"))
     if reply.status not in (204, 304):

@@ -16,7 +16,7 @@ object loader's caches live as long as the manager.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.engine import Engine
@@ -29,6 +29,7 @@ from ._cache import ResponseCache
 from ._collection import Collection
 from ._http import WellFormed
 from ._loader import ObjectLoader
+from ._openapi import openapi_document
 from ._options import ApiOptions, Processor, attribute_names, legacy_options
 from ._query import Limits
 from ._routes import Registry, RestlessRoutes
@@ -153,6 +154,32 @@ class APIManager:
     def resource(self) -> IResource:
         """A ``twisted.web`` resource serving every API created so far."""
         return WellFormed(self.routes().app.resource())
+
+    def openapi(
+        self,
+        *,
+        title: str = "REST API",
+        version: str = "1",
+        description: str | None = None,
+        server_url: str = "/",
+        mount: str = "",
+        bearer: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of every API created so far (``_openapi``).
+
+        ``mount`` is where :meth:`resource` is served under ``server_url``;
+        ``bearer`` names the methods that need a bearer token.
+        """
+        return openapi_document(
+            self.registry,
+            title=title,
+            version=version,
+            description=description,
+            limits=self.limits,
+            server_url=server_url,
+            mount=mount,
+            bearer=frozenset(m.upper() for m in bearer),
+        )
 
 
 __all__ = ["APIManager"]

@@ -169,7 +169,7 @@ class _Parser:
             field, direction = item.get("field"), item.get("direction", "asc")
             if not isinstance(field, str) or not field:
                 raise self.fail("an order_by entry needs a 'field'")
-            if direction not in DIRECTIONS:
+            if not isinstance(direction, str) or direction not in DIRECTIONS:
                 raise self.fail("direction must be 'asc' or 'desc'")
             result.append(OrderBy(field, direction))
         return tuple(result)

@@ -26,6 +26,7 @@ from ._errors import (
     UNABLE_TO_DECODE,
     ApiError,
     BodyError,
+    DatabaseUnavailable,
     NotFound,
 )
 from ._mediatype import is_json
@@ -77,7 +78,10 @@ class Writes:
                         or "Could not determine specific validation errors",
                     ) from None
         except sa_exc.SQLAlchemyError as e:
-            raise write_error(e) from None
+            error = write_error(e)
+            if error.status >= 500 and not isinstance(error, DatabaseUnavailable):
+                raise  # unforeseen: the routes answer 500 and log it
+            raise error from None
         finally:
             conn.close()
 

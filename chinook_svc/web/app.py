@@ -2,9 +2,11 @@
 
 ::
 
-    /          a JSON index of the collections
-    /healthz   200 when the database answers ``SELECT 1``, else 503
-    /api/...   the flask-restless API of the Chinook tables (the engine)
+    /              a JSON index of the collections
+    /healthz       200 when the database answers ``SELECT 1``, else 503
+    /api/...       the flask-restless API of the Chinook tables (the engine)
+    /openapi.json  the OpenAPI 3.1 document of all of these (``web.openapi``)
+    /docs          Swagger UI over that document (``web.docs``)
 
 The engine's routes are registered without a prefix (``APIManager(url_prefix="")``)
 and mounted on the branch route ``/api/``: Klein moves ``api`` from the
@@ -41,17 +43,24 @@ from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
 
+from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.database import ping
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import (
+    ApiError,
     APIManager,
+    Reply,
     Runner,
     WellFormed,
     add_error_handling,
     json_reply,
     write_reply,
 )
+
+from .cors import CorsPolicy, CorsResource
+from .docs import CONTENT_SECURITY_POLICY, START, asset, page, swagger_ui_directory
+from .openapi import bearer_methods, for_mount, service_document
 
 #: Relations kept out of inline objects (they are large), still served at their URLs.
 #: An album's objects embed its artist but not its tracks, as the protocol's example shows.
@@ -128,6 +137,8 @@ class ChinookApp:
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
+        aggregate_settings: its sources, for ``/openapi.json``.
+        cors: which other origins browsers may let call the service (``None``: none).
     """
 
     app = Klein()
@@ -147,6 +158,8 @@ class ChinookApp:
         auth_reads: bool = False,
         cache_ttl: float | None = None,
         aggregate: IResource | None = None,
+        aggregate_settings: AggregateSettings | None = None,
+        cors: CorsPolicy | None = None,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
@@ -177,6 +190,15 @@ class ChinookApp:
         if aggregate is not None and token is not None and auth_reads:
             aggregate = TokenGuard(aggregate, token, protect_reads=True)
         self._aggregate = aggregate
+        self._cors = cors
+        self._described = service_document(
+            self.manager,
+            version=_version(),
+            bearer=bearer_methods(token=token is not None, auth_reads=auth_reads),
+            aggregate=aggregate_settings if aggregate is not None else None,
+        )
+        self._encoded: tuple[str, Reply] | None = None
+        self._swagger_ui = swagger_ui_directory()
 
     def resource(self) -> IResource:
         """This app as a ``twisted.web`` resource, to serve or to mount anywhere.
@@ -187,7 +209,10 @@ class ChinookApp:
         children = {b"api": self._api}
         if self._aggregate is not None:
             children[b"aggregate"] = self._aggregate
-        return WellFormed(_Root(self.app.resource(), children))
+        root: IResource = WellFormed(_Root(self.app.resource(), children))
+        if self._cors is not None and self._cors.origins:
+            root = CorsResource(root, self._cors)
+        return root
 
     def body_policy(self, method: bytes, target: bytes, headers: Headers) -> int | None:
         """How much body a request with this head may send; ``None``: it has no use for one.
@@ -219,6 +244,8 @@ class ChinookApp:
             "edition": self.models.edition.name,
             "api": f"{base}/api",
             "health": f"{base}/healthz",
+            "openapi": f"{base}/openapi.json",
+            "docs": f"{base}/docs",
             "collections": {name: f"{base}/api/{name}" for name in names},
         }
         return write_reply(request, json_reply(200, body))
@@ -245,6 +272,37 @@ class ChinookApp:
             return write_reply(request, json_reply(503, body, {"Retry-After": "1"}))
         body.update(status="ok", database="ok")
         return write_reply(request, json_reply(200, body))
+
+    @app.route("/openapi.json", methods=["GET"])
+    def openapi(self, request: IRequest) -> bytes:
+        """The OpenAPI 3.1 document, its ``servers`` the mount point it was asked through."""
+        mount = request.path.decode("utf-8", "replace").removesuffix("/openapi.json")
+        if self._encoded is None or self._encoded[0] != mount:
+            document = for_mount(self._described, mount)
+            self._encoded = (mount, json_reply(200, document, {"Cache-Control": "no-cache"}))
+        return write_reply(request, self._encoded[1])
+
+    @app.route("/docs", methods=["GET"])
+    def docs(self, request: IRequest) -> bytes:
+        """Swagger UI's page over ``openapi.json``."""
+        if self._swagger_ui is None:
+            raise ApiError(404, "Not found", detail="swagger-ui-bundle-v2 is not installed")
+        base = request.path.decode("utf-8", "replace").removesuffix("/docs")
+        headers = (("Content-Security-Policy", CONTENT_SECURITY_POLICY),)
+        return write_reply(request, Reply(200, page(base), headers, "text/html; charset=utf-8"))
+
+    @app.route("/docs/start.js", methods=["GET"])
+    def docs_start(self, request: IRequest) -> bytes:
+        """The script that starts Swagger UI."""
+        return write_reply(request, Reply(200, START, (), "text/javascript; charset=utf-8"))
+
+    @app.route("/docs/<name>", methods=["GET"])
+    def docs_asset(self, request: IRequest, name: str) -> IResource:
+        """One of Swagger UI's files."""
+        found = asset(self._swagger_ui, name)
+        if found is None:
+            raise ApiError(404, "Not found")
+        return found
 
     @app.route("/api/", branch=True)
     def api(self, request: IRequest) -> IResource:
