@@ -6,11 +6,18 @@
 
 ``python aggregate_peers.py aiohttp URL ...``
     asyncio + aiohttp: one ``ClientSession``, ``asyncio.gather`` of the GETs.
+    Its connector's limit is lifted (``limit=0``): aiohttp's default of 100
+    connections would run 500 calls in five waves.
+
+``python aggregate_peers.py treq URL ...`` (run with the project's Python)
+    A direct concurrent treq fan-out: one ``HTTPClient`` over a persistent
+    pool, ``gatherResults`` of the GETs, on a reactor in a thread of its own.
 
 For every line read on standard input the script runs one round over the
 URLs and prints its wall time in seconds, so the driver can interleave
-rounds of every approach.  Only the standard library, gevent, requests and
-aiohttp are imported.
+rounds of every approach (and measure each one's memory and descriptors in
+a process of its own).  Only the standard library and the fan-out's own
+libraries are imported.
 """
 
 from __future__ import annotations
@@ -58,7 +65,9 @@ def aiohttp_fan_out() -> FanOut:
 
     async def gather(urls: list[str]) -> None:
         if not session:
-            session.append(aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)))
+            connector = aiohttp.TCPConnector(limit=0)
+            timeout = aiohttp.ClientTimeout(total=5)
+            session.append(aiohttp.ClientSession(connector=connector, timeout=timeout))
         await asyncio.gather(*(fetch(url) for url in urls))
 
     def fan_out(urls: list[str]) -> None:
@@ -72,10 +81,48 @@ def aiohttp_fan_out() -> FanOut:
     return fan_out, close
 
 
+def treq_fan_out() -> FanOut:
+    """A direct treq fan-out, the reactor running in a thread; rounds are handed to it."""
+    import threading
+
+    from treq.client import HTTPClient
+    from twisted.internet import reactor, threads
+    from twisted.internet.defer import ensureDeferred, gatherResults
+    from twisted.web.client import Agent, HTTPConnectionPool
+
+    pool = HTTPConnectionPool(reactor, persistent=True)
+    pool.maxPersistentPerHost = 1024
+    http = HTTPClient(Agent(reactor, pool=pool))
+
+    async def fetch(url: str) -> None:
+        response = await http.get(url, timeout=5, reactor=reactor)
+        if response.code != 200:
+            raise RuntimeError(f"{url}: {response.code}")
+        await response.json()
+
+    async def gather(urls: list[str]) -> None:
+        await gatherResults([ensureDeferred(fetch(url)) for url in urls])
+
+    thread = threading.Thread(
+        target=reactor.run, kwargs={"installSignalHandlers": False}, daemon=True
+    )
+    thread.start()
+
+    def fan_out(urls: list[str]) -> None:
+        threads.blockingCallFromThread(reactor, lambda: ensureDeferred(gather(urls)))
+
+    def close() -> None:
+        reactor.callFromThread(reactor.stop)
+        thread.join(10)
+
+    return fan_out, close
+
+
 def main(argv: list[str]) -> None:
     """Run one round of the chosen fan-out per line on stdin, printing its seconds."""
     kind, urls = argv[0], argv[1:]
-    fan_out, close = {"gevent": gevent_fan_out, "aiohttp": aiohttp_fan_out}[kind]()
+    kinds = {"gevent": gevent_fan_out, "aiohttp": aiohttp_fan_out, "treq": treq_fan_out}
+    fan_out, close = kinds[kind]()
     for _ in sys.stdin:
         started = time.perf_counter()
         fan_out(urls)

@@ -31,10 +31,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from chinook_svc.aggregate.settings import (
-    DEFAULT_CONCURRENCY,
     DEFAULT_DEADLINE,
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_PER_CLIENT,
+    DEFAULT_PER_HOST,
     DEFAULT_TIMEOUT,
+    MIN_CONCURRENCY,
 )
 from chinook_svc.database import DEFAULT_THREADS
 from chinook_svc.services import DEFAULT_BACKLOG
@@ -310,7 +313,25 @@ class Settings:
         None, whole_number(None), "Upstream calls in flight at once, per /aggregate request",
         cli="aggregate-concurrency", env="CHINOOK_AGGREGATE_CONCURRENCY",
         cfg_keys=("AGGREGATE_CONCURRENCY",), metavar="N",
-        unset=f"the [aggregate] table's, else {DEFAULT_CONCURRENCY}",
+        unset=f"the [aggregate] table's, else every source (at least {MIN_CONCURRENCY})",
+    )
+    aggregate_max_in_flight: int | None = setting(
+        None, whole_number(None), "/aggregate upstream calls in flight in all (503 past it)",
+        cli="aggregate-max-in-flight", env="CHINOOK_AGGREGATE_MAX_IN_FLIGHT",
+        cfg_keys=("AGGREGATE_MAX_IN_FLIGHT",), metavar="N",
+        unset=f"the [aggregate] table's, else {DEFAULT_MAX_IN_FLIGHT}",
+    )
+    aggregate_per_client: int | None = setting(
+        None, whole_number(None), "/aggregate upstream calls in flight per client (429 past it)",
+        cli="aggregate-per-client", env="CHINOOK_AGGREGATE_PER_CLIENT",
+        cfg_keys=("AGGREGATE_PER_CLIENT",), metavar="N",
+        unset=f"the [aggregate] table's, else {DEFAULT_PER_CLIENT}",
+    )
+    aggregate_per_host: int | None = setting(
+        None, whole_number(None), "Connections open at once to one /aggregate upstream host",
+        cli="aggregate-per-host", env="CHINOOK_AGGREGATE_PER_HOST",
+        cfg_keys=("AGGREGATE_PER_HOST",), metavar="N",
+        unset=f"the [aggregate] table's, else {DEFAULT_PER_HOST}",
     )
     aggregate_max_bytes: int | None = setting(
         None, whole_number(None), "Largest upstream body /aggregate reads, in bytes",

@@ -30,6 +30,7 @@ from chinook_svc.aggregate import (
     ConnectionPoolService,
     local_base_url,
     make_http_client,
+    raise_open_file_limit,
 )
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import Settings
@@ -139,8 +140,9 @@ def _serve(
         aggregate_settings = aggregate_settings_for(settings)
     except ValueError as e:
         raise usage.UsageError(f"aggregate: {e}") from None
-    http_client, http_pool = make_http_client(reactor, aggregate_settings)
-    aggregate = AggregateRoutes(aggregate_settings, http_client, reactor)
+    aggregate_settings = fit_open_file_limit(aggregate_settings)
+    http_agent, http_pool = make_http_client(reactor, aggregate_settings)
+    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
     try:
         app = ChinookApp(
             engine,
@@ -205,16 +207,41 @@ def aggregate_settings_for(settings: Settings) -> AggregateSettings:
     """
     configured = AggregateSettings.from_options(
         settings.aggregate_sources,
+        defaults=AggregateSettings.from_table(settings.table("aggregate")),
         timeout=settings.aggregate_timeout,
         deadline=settings.aggregate_deadline,
         concurrency=settings.aggregate_concurrency,
+        max_in_flight=settings.aggregate_max_in_flight,
+        per_client=settings.aggregate_per_client,
+        per_host=settings.aggregate_per_host,
         max_bytes=settings.aggregate_max_bytes,
-        defaults=AggregateSettings.from_table(settings.table("aggregate")),
     )
     try:
         return configured.or_demo(local_base_url(settings.listen))
     except ValueError:
         return configured  # not a TCP listener: no demo
+
+
+def fit_open_file_limit(aggregate: AggregateSettings) -> AggregateSettings:
+    """Raise the open-file limit to the hard limit (logged); fit the fan-out's bounds in it."""
+    limit = raise_open_file_limit()
+    log.info(
+        "{summary}",
+        summary=limit.describe(),
+        before=limit.before,
+        after=limit.after,
+        hard=limit.hard,
+    )
+    fitted = aggregate.within_descriptors(limit.after)
+    if fitted.max_in_flight < aggregate.max_in_flight:
+        log.warn(
+            "Upstream calls in flight lowered from {wanted} to {fitted} to fit the open-file "
+            "limit of {limit}",
+            wanted=aggregate.max_in_flight,
+            fitted=fitted.max_in_flight,
+            limit=limit.after,
+        )
+    return fitted
 
 
 def _tidy_database(url: str) -> None:

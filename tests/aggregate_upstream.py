@@ -16,10 +16,15 @@ Paths (``ms`` delays the answer on the fake's clock):
 * ``/hang`` -> nothing at all, forever
 * ``/cookie`` -> sets a cookie; ``/echo-cookie`` tells which cookie came back
 * ``/redirect`` -> 302 to ``/json``
+* ``/bomb`` -> ``Content-Encoding: gzip``, 200 MiB of zero bytes gzipped into
+  about 200 KB (:func:`gzip_bomb`), in one write
+* ``/charset/NAME`` -> ``text/plain; charset=NAME``, a few bytes
 """
 
 from __future__ import annotations
 
+import functools
+import zlib
 from typing import Any
 
 import orjson
@@ -27,6 +32,18 @@ from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Request, Site
+
+#: What ``/bomb`` inflates to.
+BOMB_SIZE = 200 << 20
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """``gzip.compress(b"\\0" * (200 << 20))``, made 1 MiB at a time (no 200 MiB buffer)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    parts = [packer.compress(zeros) for _ in range(BOMB_SIZE >> 20)]
+    return b"".join([*parts, packer.flush()])
 
 
 class FakeUpstream(Resource):
@@ -88,6 +105,11 @@ class FakeUpstream(Resource):
             return self._json(request, {"set": True})
         if kind == "echo-cookie":
             return self._json(request, {"cookie": (request.getCookie(b"session") or b"").decode()})
+        if kind == "bomb":
+            request.setHeader(b"content-encoding", b"gzip")
+            return self._write(request, gzip_bomb(), b"application/json")
+        if kind == "charset":
+            return self._write(request, b"caf\xc3\xa9", b"text/plain; charset=" + parts[1].encode())
         if kind == "redirect":
             request.redirect(b"/json")
             return self._write(request, b"", b"text/plain")

@@ -10,6 +10,7 @@ missing ``../shared/chinook``.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from pathlib import Path
 
@@ -30,6 +31,7 @@ def _find_shared() -> Path:
 
 SHARED = _find_shared()
 REFERENCE = SHARED / "chinook"
+_DIGESTS = pytest.StashKey[dict[str, str]]()
 
 POSTGRES_URL = os.environ.get(
     "CHINOOK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -62,14 +64,25 @@ def missing(reason: str, *, mandatory: bool) -> None:
 
 
 @pytest.fixture(scope="session")
-def reference_dir() -> Path:
-    """``../shared/chinook``, the reference copies of the Chinook database."""
+def reference_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Private copies of ``../shared/chinook``, the reference copies of the Chinook database.
+
+    Tests get copies, never the shared files: even opening a SQLite file can
+    change it (its journal mode, ``-wal``/``-shm`` files beside it), and the
+    reference files belong to no test.
+    """
     if not (REFERENCE / "chinook.db").exists():
         missing(
             f"reference databases not found at {REFERENCE}",
             mandatory=_flag("CHINOOK_REQUIRE_REFERENCE"),
         )
-    return REFERENCE
+    copies = tmp_path_factory.mktemp("reference")
+    for source in REFERENCE.iterdir():
+        if source.is_file():
+            target = copies / source.name
+            shutil.copyfile(source, target)
+            target.chmod(0o644)
+    return copies
 
 
 @pytest.fixture(scope="session")
@@ -97,8 +110,6 @@ def mysql_url() -> str:
 @pytest.fixture(scope="session")
 def chinook_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A private SQLite copy of the Chinook sample (bundled; else the reference file)."""
-    import shutil
-
     target = tmp_path_factory.mktemp("chinook") / "chinook.db"
     try:
         from chinook_svc.sample import ensure_sample_database
@@ -120,3 +131,29 @@ def chinook_engine(chinook_file: Path):  # type: ignore[no-untyped-def]
     engine = create_engine(f"sqlite:///{chinook_file}")
     yield engine
     engine.dispose()
+
+
+def _reference_digests() -> dict[str, str]:
+    import hashlib
+
+    if not REFERENCE.is_dir():
+        return {}
+    return {
+        f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+        for f in sorted(REFERENCE.iterdir())
+        if f.is_file()
+    }
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the reference files' digests: no test may change them."""
+    session.config.stash[_DIGESTS] = _reference_digests()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any reference file under ``../shared/chinook`` changed."""
+    before = session.config.stash.get(_DIGESTS, {})
+    changed = sorted(n for n, d in _reference_digests().items() if before.get(n, d) != d)
+    if changed:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        print(f"\nFAILED: the run changed reference files in {REFERENCE}: {', '.join(changed)}")

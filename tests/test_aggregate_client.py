@@ -1,19 +1,28 @@
 """One upstream call (``UpstreamClient``), its deadline and its size cap, in memory.
 
-The upstream is :class:`FakeUpstream` behind ``StubTreq``; time is a ``Clock``,
-advanced by hand, so deadlines fire exactly and nothing sleeps.
+The upstream is :class:`FakeUpstream` behind treq's ``RequestTraversalAgent``
+(what ``StubTreq`` runs on); time is a ``Clock``, advanced by hand, so
+deadlines fire exactly and nothing sleeps.
 """
 
 from __future__ import annotations
 
+import gzip
+import tracemalloc
+import zlib
 from typing import Any
+from unittest import mock
 
 from hyperlink import DecodedURL
-from treq.testing import HasHeaders, RequestSequence, StringStubbingResource, StubTreq
+from treq.testing import (
+    HasHeaders,
+    RequestSequence,
+    RequestTraversalAgent,
+    StringStubbingResource,
+)
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred, fail
-from twisted.internet.error import ConnectionRefusedError
+from twisted.internet.error import ConnectionRefusedError, DNSLookupError
 from twisted.internet.task import Clock
-from twisted.internet.testing import MemoryReactorClock
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web._newclient import ResponseFailed
@@ -24,27 +33,27 @@ from twisted.web.server import GzipEncoderFactory
 from chinook_svc.aggregate.body import CappedBody, TooLarge
 from chinook_svc.aggregate.client import (
     USER_AGENT,
-    ConnectionPoolService,
     Expired,
     UpstreamClient,
     decode_body,
-    make_http_client,
+    request_uri,
     within,
 )
 from chinook_svc.aggregate.report import Outcome
-from chinook_svc.aggregate.settings import AggregateSettings
 from chinook_svc.aggregate.sources import UrlTemplate
 
-from .aggregate_upstream import FakeUpstream
+from .aggregate_upstream import FakeUpstream, gzip_bomb
+
+JSON = b"application/json"
 
 
-class FailingHTTP:
-    """An HTTP client whose every GET fails with ``error``."""
+class FailingAgent:
+    """An HTTP agent whose every request fails with ``error``."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
 
-    def get(self, url: Any, **kwargs: Any) -> Deferred[Any]:
+    def request(self, method: bytes, uri: bytes, *args: Any) -> Deferred[Any]:
         """Fail at once."""
         return fail(self.error)
 
@@ -56,7 +65,7 @@ class UpstreamClientTests(SynchronousTestCase):
         """A fake upstream on a clock, a 64 KiB cap and a 2 s timeout."""
         self.clock = Clock()
         self.upstream = FakeUpstream(self.clock)
-        self.stub = StubTreq(self.upstream)
+        self.stub = RequestTraversalAgent(self.upstream)
         self.client = UpstreamClient(self.stub, self.clock, 64 * 1024)
 
     def call(self, path: str, seconds: float = 2.0) -> Deferred[Outcome]:
@@ -120,7 +129,9 @@ class UpstreamClientTests(SynchronousTestCase):
 
     def test_gzip_bodies_are_capped_after_decompression(self) -> None:
         """A gzip body is decoded, and the cap counts decoded bytes (no zip bombs)."""
-        gzipped = StubTreq(EncodingResourceWrapper(self.upstream, [GzipEncoderFactory()]))
+        gzipped = RequestTraversalAgent(
+            EncodingResourceWrapper(self.upstream, [GzipEncoderFactory()])
+        )
         client = UpstreamClient(gzipped, self.clock, 64 * 1024)
 
         def call(path: str) -> Outcome:
@@ -156,23 +167,80 @@ class UpstreamClientTests(SynchronousTestCase):
 
     def test_connect_errors(self) -> None:
         """A refused connection is a ``connect`` error."""
-        client = UpstreamClient(FailingHTTP(ConnectionRefusedError()), self.clock, 10)
+        client = UpstreamClient(FailingAgent(ConnectionRefusedError()), self.clock, 10)
         url = DecodedURL.from_text("http://127.0.0.1:9/")
         outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
         assert outcome.error == "connect"
         assert "ConnectionRefusedError" in (outcome.message or "")
 
+    def test_failed_dns_lookup_is_a_connect_error(self) -> None:
+        """A host name that does not resolve is a ``connect`` error, logged as nothing."""
+        error = DNSLookupError("no results for hostname lookup: nowhere.invalid")
+        client = UpstreamClient(FailingAgent(error), self.clock, 10)
+        url = DecodedURL.from_text("http://nowhere.invalid/")
+        outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
+        assert outcome.error == "connect"
+        assert outcome.message == "could not reach the source (DNSLookupError)"
+        assert self.flushLoggedErrors() == []
+
+    def test_odd_charset_is_text(self) -> None:
+        """An answer labelled ``charset=idna`` or ``undefined`` is text, not an error."""
+        for charset in ["idna", "undefined"]:
+            outcome = self.successResultOf(self.call(f"/charset/{charset}"))
+            assert (outcome.status, outcome.body, outcome.error) == (200, "café", None)
+
+    def test_gzip_bomb_is_too_large_and_never_inflated(self) -> None:
+        """A gzip bomb (200 MiB in 200 KB) is ``too_large`` after inflating about the cap only."""
+        gzip_bomb()  # made once per session, not measured
+        tracemalloc.start()
+        try:
+            outcome = self.successResultOf(self.call("/bomb"))
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert (outcome.error, outcome.status) == ("too_large", None)
+        # The 200 KB body and a 64 KiB cap: well under 4 MiB, against 200 MiB inflated whole.
+        assert peak < 4 << 20, peak
+
+    def test_deflate_and_unknown_codings(self) -> None:
+        """``deflate`` bodies are inflated; a coding the client cannot inflate is ``invalid``."""
+        packed = zlib.compress(b'{"ok": 1}')
+        sequence = RequestSequence(
+            [
+                ((b"get", "http://up.test/d", {}, mock.ANY, b""),
+                 (200, {b"content-encoding": b"deflate", b"content-type": JSON}, packed)),
+                ((b"get", "http://up.test/b", {}, mock.ANY, b""),
+                 (200, {b"content-encoding": b"br"}, b"\x0b\x02\x80")),
+                ((b"get", "http://up.test/t", {}, mock.ANY, b""),
+                 (200, {b"content-encoding": b"gzip"}, gzip.compress(b"[1]")[:-6])),
+            ]
+        )  # fmt: skip
+        client = UpstreamClient(
+            RequestTraversalAgent(StringStubbingResource(sequence)), Clock(), 99
+        )
+
+        def call(path: str) -> Outcome:
+            url = DecodedURL.from_text("http://up.test" + path)
+            return self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
+
+        with sequence.consume(self.fail):
+            assert call("/d").body == {"ok": 1}
+            broken = call("/b")
+            truncated = call("/t")
+        assert (broken.error, broken.message) == ("invalid", "unsupported Content-Encoding 'br'")
+        assert (truncated.error, truncated.message) == ("invalid", "truncated compressed body")
+
     def test_broken_responses_are_invalid(self) -> None:
         """A response cut short by the network is ``invalid``."""
         error = ResponseFailed([Failure(ValueError("garbage"))])
-        client = UpstreamClient(FailingHTTP(error), self.clock, 10)
+        client = UpstreamClient(FailingAgent(error), self.clock, 10)
         url = DecodedURL.from_text("http://127.0.0.1:9/")
         outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
         assert outcome.error == "invalid"
 
     def test_unexpected_errors_are_logged_and_internal(self) -> None:
         """A bug is reported as ``internal`` and logged with its traceback, not raised."""
-        client = UpstreamClient(FailingHTTP(ZeroDivisionError()), self.clock, 10)
+        client = UpstreamClient(FailingAgent(ZeroDivisionError()), self.clock, 10)
         url = DecodedURL.from_text("http://127.0.0.1:9/")
         outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
         assert outcome.error == "internal"
@@ -206,7 +274,8 @@ class WireTests(SynchronousTestCase):
             [(expected, (200, {b"content-type": b"application/json"}, b'{"ok": true}'))]
         )
         clock = Clock()
-        client = UpstreamClient(StubTreq(StringStubbingResource(sequence)), clock, 1024)
+        agent = RequestTraversalAgent(StringStubbingResource(sequence))
+        client = UpstreamClient(agent, clock, 1024)
         with sequence.consume(self.fail):
             outcome = self.successResultOf(ensureDeferred(client.call("s", url, 1.0)))
         assert (outcome.status, outcome.body) == (200, {"ok": True})
@@ -277,25 +346,20 @@ def test_decode_body() -> None:
     assert decode_body("application/json", b"") is None
 
 
-def test_make_http_client_pool() -> None:
-    """One persistent pool, keeping up to ``concurrency`` idle connections per host."""
-    settings = AggregateSettings(concurrency=7)
-    client, pool = make_http_client(MemoryReactorClock(), settings)
-    assert pool.persistent is True
-    assert pool.maxPersistentPerHost == 7
-    assert client is not None
+def test_request_uri() -> None:
+    """The request line's URI: ASCII URLs as they are, others percent- and IDNA-encoded."""
+    assert (
+        request_uri(DecodedURL.from_text("http://h:81/a%2Fb?x=%26")) == b"http://h:81/a%2Fb?x=%26"
+    )
+    assert request_uri(DecodedURL.from_text("http://h/é?q=ü")) == b"http://h/%C3%A9?q=%C3%BC"
+    assert request_uri(DecodedURL.from_text("http://bücher.example/")) == (
+        b"http://xn--bcher-kva.example/"
+    )
 
 
-def test_pool_service_closes_cached_connections() -> None:
-    """Stopping the pool service closes the pool's idle connections and waits for it."""
-    closing: Deferred[None] = Deferred()
-
-    class Pool:
-        def closeCachedConnections(self) -> Deferred[None]:
-            return closing
-
-    service = ConnectionPoolService(Pool())  # type: ignore[arg-type]
-    service.startService()
-    stopped = service.stopService()
-    assert not service.running
-    assert stopped is closing
+def test_decode_body_never_fails_on_a_charset() -> None:
+    """Codecs that are no character set (``idna``, ``undefined`` ...) fall back to UTF-8."""
+    for charset in ["idna", "undefined", "punycode", "IDNA", "unicode_escape", "'idna'"]:
+        assert decode_body(f"text/plain; charset={charset}", b"caf\xc3\xa9") == "café", charset
+    assert decode_body("text/plain; charset=idna", b"a..b") == "a..b"
+    assert decode_body("text/plain; charset=utf-16", "hé".encode("utf-16")) == "hé"

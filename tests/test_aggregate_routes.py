@@ -2,7 +2,8 @@
 
 The service's routes are mounted the way the root app will mount them (a
 branch route at ``/aggregate``) and reached through ``StubTreq``; the upstream
-is a :class:`FakeUpstream` behind a second ``StubTreq``; time is a ``Clock``.
+is a :class:`FakeUpstream` behind treq's ``RequestTraversalAgent``; time is a
+``Clock``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from typing import Any
 
 import orjson
 from klein import Klein
-from treq.testing import StubTreq
+from treq.testing import RequestTraversalAgent, StubTreq
 from twisted.internet.defer import CancelledError, Deferred, ensureDeferred
 from twisted.internet.task import Clock
+from twisted.logger import capturedLogs
 from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
@@ -48,7 +50,7 @@ class AggregateRouteTests(SynchronousTestCase):
         """Build the routes for ``sources`` (paths on the fake upstream) and ``limits``."""
         self.clock = Clock()
         self.upstream = FakeUpstream(self.clock)
-        self.upstream_http = StubTreq(self.upstream)
+        self.upstream_http = RequestTraversalAgent(self.upstream)
         table = {"sources": {name: UP + path for name, path in sources.items()}, **limits}
         self.settings = AggregateSettings.from_table(table)
         self.routes = AggregateRoutes(self.settings, self.upstream_http, self.clock)
@@ -117,6 +119,32 @@ class AggregateRouteTests(SynchronousTestCase):
                 "message": "the source answered 500",
             }
         }
+
+    def test_odd_charsets_keep_every_answer(self) -> None:
+        """Sources labelled ``charset=idna``/``undefined`` are text; the answer is a 200, whole."""
+        self.make({"idna": "/charset/idna", "undefined": "/charset/undefined", "ok": "/json"})
+        code, _, body = self.answer()
+        assert code == 200
+        assert body["complete"] is True
+        assert body["results"]["idna"]["body"] == body["results"]["undefined"]["body"] == "café"
+        assert body["results"]["ok"]["body"] == {"path": "/json", "v": ""}
+
+    def test_logs_each_request_only_when_verbose(self) -> None:
+        """Without ``--debug`` an aggregate request logs nothing; with it, one line."""
+        self.make({"a": "/json"})
+        with capturedLogs() as quiet:
+            self.answer()
+        verbose = AggregateRoutes(self.settings, self.upstream_http, self.clock, verbose=True)
+        with capturedLogs() as loud:
+            response = self.successResultOf(
+                StubTreq(Root(verbose).app.resource()).get("http://svc.test/aggregate")
+            )
+            self.successResultOf(response.content())
+        assert [e for e in quiet if e["log_namespace"].startswith("chinook_svc")] == []
+        lines = [e for e in loud if e["log_namespace"].startswith("chinook_svc")]
+        assert [e["log_format"].split(":")[0] for e in lines] == [
+            "aggregate of {count} sources for {client}"
+        ]
 
     def test_all_timeouts_is_504(self) -> None:
         """Every source timing out gives 504, after exactly the per-call timeout."""
@@ -219,7 +247,7 @@ class RefusalTests(SynchronousTestCase):
         settings = AggregateSettings.from_options(
             [f"item={UP}/json/{{id:int}}", f"search={UP}/json?v={{term}}"]
         )
-        routes = AggregateRoutes(settings, StubTreq(self.upstream), self.clock)
+        routes = AggregateRoutes(settings, RequestTraversalAgent(self.upstream), self.clock)
         self.client = StubTreq(Root(routes).app.resource())
 
     def refused(self, query: str) -> dict[str, Any]:
@@ -268,7 +296,9 @@ class RefusalTests(SynchronousTestCase):
 
     def test_no_sources_configured(self) -> None:
         """Without sources (and no demo wired in) the endpoint says so with a 404."""
-        routes = AggregateRoutes(AggregateSettings(), StubTreq(self.upstream), self.clock)
+        routes = AggregateRoutes(
+            AggregateSettings(), RequestTraversalAgent(self.upstream), self.clock
+        )
         client = StubTreq(Root(routes).app.resource())
         response = self.successResultOf(client.get("http://svc.test/aggregate"))
         assert response.code == 404
@@ -276,7 +306,9 @@ class RefusalTests(SynchronousTestCase):
 
     def test_other_methods(self) -> None:
         """Only GET is served; the 405 is JSON."""
-        routes = AggregateRoutes(AggregateSettings(), StubTreq(self.upstream), self.clock)
+        routes = AggregateRoutes(
+            AggregateSettings(), RequestTraversalAgent(self.upstream), self.clock
+        )
         response = self.successResultOf(StubTreq(routes.resource()).post("http://svc.test/"))
         assert response.code == 405
         assert self.successResultOf(response.json()) == {"message": "Method not allowed"}

@@ -18,7 +18,7 @@ import orjson
 import pytest_twisted
 from attrs import define
 from treq.client import HTTPClient
-from twisted.internet import reactor
+from twisted.internet import reactor, task
 from twisted.internet.defer import CancelledError
 from twisted.internet.task import deferLater
 from twisted.logger import globalLogPublisher
@@ -33,6 +33,7 @@ from chinook_svc.aggregate.settings import AggregateSettings
 from .aggregate_upstream import CountingSite, FakeUpstream
 
 WAIT = 5.0  # seconds any single step may take before the test fails
+BACKLOG = 1024
 
 
 async def eventually(check: Callable[[], bool], seconds: float = WAIT) -> None:
@@ -54,20 +55,24 @@ class Harness:
     service_url: str
     client: HTTPClient
     ports: list[Any]
+    routes: AggregateRoutes
 
     @classmethod
     def start(cls, sources: dict[str, str], **limits: Any) -> Harness:
         """Listen with ``sources`` given as paths on the fake upstream (or as URLs)."""
         upstream = FakeUpstream(reactor)
         upstream_site = CountingSite(upstream)
-        upstream_port = reactor.listenTCP(0, upstream_site, interface="127.0.0.1")
+        # Backlogs for hundreds of connections at once (Twisted's default of 50
+        # would add a second of SYN retries to some of them).
+        upstream_port = reactor.listenTCP(0, upstream_site, interface="127.0.0.1", backlog=BACKLOG)
         upstream_url = f"http://127.0.0.1:{upstream_port.getHost().port}"
         urls = {n: upstream_url + p if p.startswith("/") else p for n, p in sources.items()}
         table = {"sources": urls, **limits}
         settings = AggregateSettings.from_table(table)
         http, pool = make_http_client(reactor, settings)
         routes = AggregateRoutes(settings, http, reactor)
-        service_port = reactor.listenTCP(0, Site(routes.resource()), interface="127.0.0.1")
+        service_site = Site(routes.resource())
+        service_port = reactor.listenTCP(0, service_site, interface="127.0.0.1", backlog=BACKLOG)
         client_pool = HTTPConnectionPool(reactor, persistent=False)
         return cls(
             upstream=upstream,
@@ -77,6 +82,7 @@ class Harness:
             service_url=f"http://127.0.0.1:{service_port.getHost().port}/",
             client=HTTPClient(Agent(reactor, pool=client_pool)),
             ports=[upstream_port, service_port],
+            routes=routes,
         )
 
     def cached(self) -> int:
@@ -258,3 +264,49 @@ async def test_ssrf_attempts_get_400_and_no_call() -> None:
         "invalid_parameter",
     ]
     assert h.upstream.requests == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_upstream_connections_log_nothing() -> None:
+    """Opening and closing upstream connections logs no "Starting/Stopping factory" lines."""
+    h = Harness.start({f"s{i}": f"/json?v={i}" for i in range(3)})
+    events: list[dict[str, Any]] = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        code, _, _ = await h.get()
+        await h.pool.closeCachedConnections()
+        await eventually(lambda: h.upstream_site.connections == 0)
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+        await h.stop()
+    assert code == 200
+    upstream = h.upstream_url.rsplit(":", 1)[1]
+    factories = [repr(e.get("factory")) for e in events if "factory" in e]
+    assert [f for f in factories if f"127.0.0.1:{upstream}>" in f] == []
+    assert factories  # the test's own client (a plain pool) did log: the check can see them
+
+
+@pytest_twisted.ensureDeferred
+async def test_connections_per_host_are_bounded_and_reused() -> None:
+    """``per_host`` 2: six 100 ms calls to one host use two connections, in three turns,
+    and the next request reuses the same two."""
+    h = Harness.start({f"s{i}": f"/json?v={i}&ms=100" for i in range(6)}, per_host=2)
+    most = 0
+
+    def watch() -> bool:
+        nonlocal most
+        most = max(most, h.upstream_site.connections)
+        return False
+
+    try:
+        poll = task.LoopingCall(watch)
+        poll.start(0.005)
+        code, _, body = await h.get()
+        code2, _, _ = await h.get()
+        poll.stop()
+    finally:
+        await h.stop()
+    assert (code, code2, body["complete"]) == (200, 200, True)
+    assert 300 <= body["elapsed_ms"] < 900  # three turns of 100 ms
+    assert most == 2
+    assert h.upstream_site.accepted == 2

@@ -132,29 +132,53 @@ def test_parse_sources_from_table_and_list() -> None:
 
 
 def test_settings_defaults() -> None:
-    """Defaults are those of the issue: 2 s, 5 s, 16 calls, 1 MiB."""
+    """2 s a call, 5 s a request, 1 MiB; 768 calls in all, 512 per client and per host."""
     settings = AggregateSettings()
-    assert (settings.timeout, settings.deadline, settings.concurrency, settings.max_bytes) == (
-        2.0,
-        5.0,
-        16,
-        1 << 20,
-    )
+    assert (settings.timeout, settings.deadline, settings.max_bytes) == (2.0, 5.0, 1 << 20)
+    assert (settings.max_in_flight, settings.per_client, settings.per_host) == (768, 512, 512)
+    assert settings.concurrency is None
     assert settings.sources == ()
+
+
+def test_per_request_bound_covers_every_source() -> None:
+    """Unset, the per-request bound is 100, or every source when there are more."""
+    assert AggregateSettings().per_request == 100
+    many = AggregateSettings.from_options([f"s{i}=http://h/{i}" for i in range(300)])
+    assert many.per_request == 300
+    assert AggregateSettings(sources=many.sources, concurrency=8).per_request == 8
+
+
+def test_bounds_fit_the_open_file_limit() -> None:
+    """Calls in flight get at most half the descriptors; nothing changes when they fit."""
+    settings = AggregateSettings()
+    assert settings.within_descriptors(20000) is settings
+    fitted = settings.within_descriptors(1024)
+    assert (fitted.max_in_flight, fitted.per_client, fitted.per_host) == (512, 512, 512)
+    small = settings.within_descriptors(256)
+    assert (small.max_in_flight, small.per_client, small.per_host) == (128, 128, 128)
 
 
 def test_settings_from_table() -> None:
     """The ``[aggregate]`` table sets sources and limits; unknown keys are refused."""
     settings = AggregateSettings.from_table(
-        {"sources": {"a": "http://h/a"}, "timeout": 1, "deadline": 3.5, "max_bytes": 1000}
+        {
+            "sources": {"a": "http://h/a"},
+            "timeout": 1,
+            "deadline": 3.5,
+            "max_bytes": 1000,
+            "max_in_flight": 300,
+            "per_client": 100,
+            "per_host": 20,
+        }
     )
     assert [s.name for s in settings.sources] == ["a"]
     assert (settings.timeout, settings.deadline, settings.concurrency, settings.max_bytes) == (
         1.0,
         3.5,
-        16,
+        None,
         1000,
     )
+    assert (settings.max_in_flight, settings.per_client, settings.per_host) == (300, 100, 20)
     with pytest.raises(ValueError, match="unknown keys"):
         AggregateSettings.from_table({"timeuot": 1})
     with pytest.raises(ValueError, match="table or a list"):
@@ -170,12 +194,15 @@ def test_settings_from_options_override_the_file() -> None:
     assert [s.name for s in settings.sources] == ["b"]
     assert (settings.timeout, settings.deadline, settings.concurrency) == (1.0, 2.5, 4)
     assert AggregateSettings.from_options(defaults=from_file) == from_file
+    with pytest.raises(ValueError, match="unknown aggregate limits: concurency"):
+        AggregateSettings.from_options(concurency=4)
 
 
 @pytest.mark.parametrize(
     "limits",
     [{"timeout": 0}, {"deadline": -1}, {"concurrency": 0}, {"concurrency": 1.5},
-     {"max_bytes": "lots"}, {"timeout": float("nan")}, {"timeout": True}],
+     {"max_bytes": "lots"}, {"timeout": float("nan")}, {"timeout": True},
+     {"max_in_flight": 0}, {"per_client": -3}, {"per_host": 2.5}],
 )  # fmt: skip
 def test_settings_refuse_bad_limits(limits: dict[str, object]) -> None:
     """Limits must be positive numbers (whole ones for counts)."""

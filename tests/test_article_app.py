@@ -54,9 +54,9 @@ def article() -> ModuleType:
 
 @pytest.fixture(scope="module")
 def chinook_db(request: pytest.FixtureRequest) -> Path:
-    """The sqlitetutorial ``chinook.db``: the reference copy, else the loader's sample."""
+    """The sqlitetutorial ``chinook.db``: a copy of the reference file, else the loader's sample."""
     if (REFERENCE / "chinook.db").exists():
-        return REFERENCE / "chinook.db"
+        return request.getfixturevalue("reference_db")  # type: ignore[no-any-return]
     return request.getfixturevalue("chinook_file")  # type: ignore[no-any-return]
 
 

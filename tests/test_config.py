@@ -185,6 +185,20 @@ def test_edge_settings() -> None:
     )
 
 
+def test_aggregate_bounds(tmp_path: Path) -> None:
+    """The fan-out's bounds: unset by default (the [aggregate] table's, else the built-in
+    ones), then from a config.cfg key, its environment variable, its option."""
+    bounds = ("aggregate_max_in_flight", "aggregate_per_client", "aggregate_per_host")
+    assert [getattr(Settings(), name) for name in bounds] == [None, None, None]
+    cfg = tmp_path / "config.cfg"
+    cfg.write_text("AGGREGATE_MAX_IN_FLIGHT = 300\nAGGREGATE_PER_CLIENT = 30\n")
+    settings = parse(
+        ["--config", str(cfg), "--aggregate-per-client", "40"],
+        {"CHINOOK_AGGREGATE_PER_HOST": "6", "CHINOOK_AGGREGATE_PER_CLIENT": "35"},
+    )
+    assert [getattr(settings, name) for name in bounds] == [300, 40, 6]
+
+
 @pytest.mark.parametrize(
     ("argv", "environ", "message"),
     [
@@ -199,6 +213,8 @@ def test_edge_settings() -> None:
         (["--db", "not a url"], {}, "--db: bad value 'not a url' for db_url"),
         ([], {"CHINOOK_SHUTDOWN_TIMEOUT": "0"}, "bad value '0' for shutdown_timeout"),
         (["--listen", " "], {}, "bad value ' ' for listen"),
+        (["--aggregate-max-in-flight", "0"], {}, "bad value '0' for aggregate_max_in_flight"),
+        ([], {"CHINOOK_AGGREGATE_PER_HOST": "x"}, "bad value 'x' for aggregate_per_host"),
     ],
 )
 def test_bad_values(argv: list[str], environ: dict[str, str], message: str) -> None:

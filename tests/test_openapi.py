@@ -155,6 +155,17 @@ def test_servers_follow_the_mount_point(tiny_url: str) -> None:
         assert Client(root).get("/music/").json["openapi"] == "/music/openapi.json"
 
 
+def test_aggregate_refusals_are_described(writable: ChinookApp) -> None:
+    """/aggregate may refuse at once: 429 (the client's share) and 503 (the service's), each
+    a JSON error with Retry-After, beside the report's 200, 502 and 504."""
+    responses = document_of(writable)["paths"]["/aggregate"]["get"]["responses"]
+    assert sorted(responses) == ["200", "400", "404", "429", "502", "503", "504"]
+    for status in ("429", "503"):
+        refusal = responses[status]
+        assert refusal["content"][JSON]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert refusal["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+
+
 def test_path_parameters_are_typed_from_the_primary_key(writable: ChinookApp) -> None:
     """/api/albums/{album_id}: an integer; a member URL names both keys apart."""
     paths = document_of(writable)["paths"]

@@ -62,7 +62,8 @@ def connect(site: TrackingSite) -> StringTransport:
 
 
 def test_drain_waits_for_in_flight_requests() -> None:
-    """Stopping the drain service waits until the request being served has finished."""
+    """Stopping the drain service waits until the request being served has finished
+    and its answer has left: the connection is closed once written, and waited for."""
     clock, slow, in_flight = Clock(), Slow(), InFlight()
     site = TrackingSite(slow, in_flight, reactor=clock)
     transport = connect(site)
@@ -73,15 +74,48 @@ def test_drain_waits_for_in_flight_requests() -> None:
     assert not stopped.called
     slow.pending[0].write(b"done")
     slow.pending[0].finish()
-    assert stopped.called and stopped.result is True
     assert in_flight.count == 0
     assert transport.value().endswith(b"done\r\n0\r\n\r\n")
+    assert transport.disconnecting  # close once the buffer is written
+    clock.advance(0.5)
+    assert not stopped.called  # the answer is still on its way
+    transport.connected = False  # written out, and the connection closed
+    clock.advance(InFlight.POLL_SECONDS)
+    assert stopped.called and stopped.result is True
     assert not stopped_timer_left(clock)
+    assert not polls_left(clock)
+
+
+def test_drain_is_bounded_while_an_answer_is_written() -> None:
+    """An answer that never gets written out holds the stop for at most the timeout."""
+    clock, slow, in_flight = Clock(), Slow(), InFlight()
+    connect(TrackingSite(slow, in_flight, reactor=clock))
+    stopped = DrainService(in_flight, clock, timeout=3).stopService()
+    slow.pending[0].finish()
+    clock.advance(2.99)
+    assert not stopped.called
+    clock.advance(0.01)
+    assert stopped.called and stopped.result is False
+    assert not polls_left(clock)
+
+
+def test_requests_finished_before_the_drain_keep_their_connection() -> None:
+    """Outside a drain, a finished request's keep-alive connection stays open."""
+    clock, slow, in_flight = Clock(), Slow(), InFlight()
+    transport = connect(TrackingSite(slow, in_flight, reactor=clock))
+    slow.pending[0].finish()
+    assert in_flight.count == 0
+    assert not transport.disconnecting
 
 
 def stopped_timer_left(clock: Clock) -> bool:
     """Whether the drain's upper-bound timer is still pending."""
     return any("give_up" in repr(call.func) for call in clock.getDelayedCalls())
+
+
+def polls_left(clock: Clock) -> bool:
+    """Whether the drain still looks at closing connections."""
+    return any("_polled" in repr(call.func) for call in clock.getDelayedCalls())
 
 
 def test_drain_is_bounded() -> None:

@@ -4,7 +4,8 @@ The ``source`` parameter lists the configured names; every placeholder of
 every source is a parameter of its own, typed as its placeholder is checked
 (``{id:int}`` an integer of at most 18 digits, ``{name}`` 1 to 256
 characters).  The answers are the :class:`~.report.Report` (200, 502, 504)
-and the JSON errors of :mod:`~.routes` (400, 404).
+and the JSON errors of :mod:`~.routes` (400, 404, and the refusals of
+:mod:`~.admission`: 429 and 503 with ``Retry-After``).
 """
 
 from __future__ import annotations
@@ -109,11 +110,17 @@ def aggregate_path(settings: AggregateSettings, *, bearer: bool = False) -> Sche
     def failure(description: str) -> Schema:
         return {"description": description, "content": {"application/json": {"schema": error}}}
 
+    def refusal(description: str) -> Schema:
+        retry = {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+        return {**failure(description), "headers": retry}
+
     responses = {
         "200": answer("at least one source answered with a 2xx"),
         "400": failure("an unknown source or parameter, or a bad value: nothing was called"),
         "404": failure("no source is configured"),
+        "429": refusal("the client's upstream calls in flight are at its bound: nothing called"),
         "502": answer("no source answered with a 2xx"),
+        "503": refusal("the service's upstream calls in flight are at its bound: nothing called"),
         "504": answer("every source timed out"),
     }
     if bearer:

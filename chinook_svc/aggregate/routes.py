@@ -5,6 +5,13 @@ every other parameter fills the placeholders of the picked sources' URLs.
 Clients never supply URLs: an unknown source, an unknown parameter, a repeated
 or missing placeholder value, or a value that fails its check is a 400.
 
+A request that cannot have its upstream slots right now is refused at once
+(:mod:`chinook_svc.aggregate.admission`): 429 when its client's share is
+taken, 503 when the whole service's is, both with ``Retry-After``.  The client
+is the peer address, or, when the peer is a loopback address (a reverse proxy
+on the same machine, such as the nginx of ``deploy/``), the last address of
+``X-Forwarded-For``.
+
 The app routes ``/`` and is meant to be mounted at ``/aggregate``, e.g. by a
 root Klein app's ``@app.route("/aggregate", branch=True)`` handler returning
 ``AggregateRoutes.resource()``.
@@ -13,15 +20,16 @@ root Klein app's ``@app.route("/aggregate", branch=True)`` handler returning
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from ipaddress import ip_address
 
 from klein import Klein
-from treq.client import HTTPClient
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
-from twisted.web.iweb import IRequest
+from twisted.web.iweb import IAgent, IRequest
 from twisted.web.resource import IResource
 
 from ..restless import ApiError, add_error_handling, json_reply, write_reply
+from .admission import ClientBusy, Overloaded
 from .fanout import Aggregator, Call
 from .settings import AggregateSettings
 from .sources import SOURCE_PARAMETER, PlaceholderError, Source
@@ -84,25 +92,60 @@ def plan_calls(settings: AggregateSettings, args: Mapping[str, Sequence[str]]) -
     return calls
 
 
+#: Seconds a refused client is told to wait (``Retry-After``).
+RETRY_AFTER = "1"
+#: At most one log line about refused requests per this many seconds.
+REFUSALS_LOG_SECONDS = 10.0
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def client_of(request: IRequest) -> str:
+    """Who is asking: the peer's address, or a local proxy's ``X-Forwarded-For`` (the last)."""
+    host = str(getattr(request.getClientAddress(), "host", "") or "")
+    if _is_loopback(host):
+        forwarded = request.requestHeaders.getRawHeaders(b"x-forwarded-for") or []
+        if forwarded:
+            last = forwarded[-1].split(b",")[-1].strip().decode("latin-1")[:64]
+            if last:
+                return last
+    return host
+
+
 class AggregateRoutes:
     """The Klein app of ``GET /aggregate``.
 
     Args:
         settings: the sources and limits.
-        http_client: the shared upstream client (from
-            :func:`~chinook_svc.aggregate.client.make_http_client`; ``StubTreq``
-            in tests).
+        agent: the shared upstream agent (from
+            :func:`~chinook_svc.aggregate.client.make_http_client`; treq's
+            ``RequestTraversalAgent`` in tests).
         clock: the clock deadlines run on (the reactor in the service).
+        verbose: log every aggregate request's outcome (``--debug``).
     """
 
     app = Klein()
     log = Logger()
 
     def __init__(
-        self, settings: AggregateSettings, http_client: HTTPClient, clock: IReactorTime
+        self,
+        settings: AggregateSettings,
+        agent: IAgent,
+        clock: IReactorTime,
+        *,
+        verbose: bool = False,
     ) -> None:
         self.settings = settings
-        self.aggregator = Aggregator(settings, http_client, clock)
+        self.aggregator = Aggregator(settings, agent, clock)
+        self.verbose = verbose
+        self._clock = clock
+        self._refused = 0
+        self._refusals_logged_at: float | None = None
 
     def resource(self) -> IResource:
         """The ``twisted.web`` resource to mount at ``/aggregate``."""
@@ -113,13 +156,49 @@ class AggregateRoutes:
     async def aggregate(self, request: IRequest) -> bytes:
         """Call the requested sources concurrently and answer with the merged report."""
         calls = plan_calls(self.settings, query_arguments(request))
-        report = await self.aggregator.run(calls)
-        self.log.debug(
-            "aggregate of {count} sources: {status} in {elapsed_ms} ms",
-            count=len(calls),
-            status=report.status,
-            elapsed_ms=report.elapsed_ms,
-        )
+        client = client_of(request)
+        try:
+            report = await self.aggregator.run(calls, client)
+        except ClientBusy:
+            self._note_refusal()
+            raise ApiError(
+                429,
+                "Too many upstream calls in flight for this client; retry shortly",
+                {"Retry-After": RETRY_AFTER},
+                error="client_busy",
+            ) from None
+        except Overloaded:
+            self._note_refusal()
+            raise ApiError(
+                503,
+                "Too many upstream calls in flight; retry shortly",
+                {"Retry-After": RETRY_AFTER},
+                error="overloaded",
+            ) from None
+        if self.verbose:
+            self.log.debug(
+                "aggregate of {count} sources for {client}: {status} in {elapsed_ms} ms",
+                count=len(calls),
+                client=client,
+                status=report.status,
+                elapsed_ms=report.elapsed_ms,
+            )
         return write_reply(request, json_reply(report.status, report.to_json(), report.headers()))
+
+    def _note_refusal(self) -> None:
+        """Count a refused request; say so in the log at most every 10 s."""
+        self._refused += 1
+        now = self._clock.seconds()
+        last = self._refusals_logged_at
+        if last is None or now - last >= REFUSALS_LOG_SECONDS:
+            self.log.warn(
+                "Refused {count} aggregate request(s): upstream calls in flight at the bound "
+                "({used} of {limit})",
+                count=self._refused,
+                used=self.aggregator.budget.used,
+                limit=self.settings.max_in_flight,
+            )
+            self._refused = 0
+            self._refusals_logged_at = now
 
     add_error_handling(app)

@@ -8,6 +8,11 @@ policy says, errors in JSON), never shows tracebacks to clients
 bodies, and reports every request to an :class:`InFlight` counter, whose
 :meth:`~InFlight.wait` fires once no request is left, or after an upper
 bound.
+
+A finished answer may still sit in its connection's write buffer, and the
+reactor drops those buffers when it stops.  So while :meth:`~InFlight.wait`
+waits, each request that finishes has its connection closed once the answer
+is written (``loseConnection`` writes first), and counts until then.
 """
 
 from __future__ import annotations
@@ -31,32 +36,59 @@ class InFlight:
 
     log = Logger()
 
+    #: Seconds between looks at connections closing while draining.
+    POLL_SECONDS = 0.01
+
     def __init__(self) -> None:
         self.count = 0
         self._waiting: list[tuple[Deferred[bool], IDelayedCall]] = []
+        self._clock: IReactorTime | None = None
+        self._closing: list[Any] = []  # transports writing out an answer before closing
+        self._poll: IDelayedCall | None = None
 
     def started(self, request: Request) -> None:
-        """Count ``request`` until it finishes or its connection is lost."""
+        """Count ``request`` until it finishes (and, while draining, is written out)."""
         self.count += 1
-        request.notifyFinish().addBoth(self._finished)
+        request.notifyFinish().addBoth(self._finished, request.channel)
 
-    def _finished(self, result: object) -> None:
+    def _finished(self, result: object, channel: Any) -> None:
+        transport = getattr(channel, "transport", None)
+        if result is None and self._waiting and transport is not None:
+            # Draining: close this connection once the answer is written, and wait for that.
+            channel.loseConnection()
+            self._closing.append(transport)
         self.count -= 1
+        self._check()
+
+    def _check(self) -> None:
+        self._closing = [t for t in self._closing if getattr(t, "connected", False)]
+        if self._closing and self._waiting:
+            if self._poll is None and self._clock is not None:
+                self._poll = self._clock.callLater(self.POLL_SECONDS, self._polled)
+            return
         if self.count == 0:
             waiting, self._waiting = self._waiting, []
             for d, timer in waiting:
                 timer.cancel()
                 d.callback(True)
 
+    def _polled(self) -> None:
+        self._poll = None
+        self._check()
+
     def wait(self, clock: IReactorTime, timeout: float) -> Deferred[bool]:
         """Fire with ``True`` once no request is in flight, ``False`` after ``timeout`` seconds."""
         if self.count == 0:
             return succeed(True)
         d: Deferred[bool] = Deferred()
+        self._clock = clock
         self.log.info("Waiting for {count} request(s) to finish", count=self.count)
 
         def give_up() -> None:
             self._waiting = [(w, t) for w, t in self._waiting if w is not d]
+            if not self._waiting and self._poll is not None:
+                self._poll.cancel()
+                self._poll = None
             self.log.warn(
                 "Stopping with {count} request(s) unfinished after {timeout}s",
                 count=self.count,
