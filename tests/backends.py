@@ -10,6 +10,7 @@ skip (or fail, in CI) through the ``postgres_url``/``mysql_url`` fixtures.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy import MetaData, create_engine
 from sqlalchemy.engine import Engine
 
 from chinook_svc import models
@@ -85,6 +86,40 @@ def in_schema(engine: Engine, schema: str | None) -> Engine:
     if schema is None:
         return engine
     return engine.execution_options(schema_translate_map={None: schema})
+
+
+def checksum(engine: Engine, metadata: MetaData = models.DEFAULT.metadata) -> str:
+    """A digest of the content of every table of ``metadata``, computed where it is cheapest.
+
+    Equal before and after a request means the request changed nothing.
+    PostgreSQL hashes each table's rows (in key order) itself, MariaDB takes
+    ``CHECKSUM TABLE``; SQLite's rows are read and hashed here.
+    """
+    schema = engine.get_execution_options().get("schema_translate_map", {}).get(None)
+    quote = engine.dialect.identifier_preparer
+    digest = hashlib.sha256()
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        for table in metadata.sorted_tables:
+            name = quote.quote(table.name)
+            if schema is not None:
+                name = f"{quote.quote_schema(schema)}.{name}"
+            keys = table.primary_key.columns or table.columns
+            order = ", ".join(quote.quote(c.name) for c in keys)
+            if engine.dialect.name == "postgresql":
+                sql = f"SELECT md5(string_agg(t::text, '|' ORDER BY {order})) FROM {name} t"
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                sql = f"CHECKSUM TABLE {name}"
+            else:
+                sql = f"SELECT * FROM {name} ORDER BY {order}"
+            cursor.execute(sql)  # nosec B608: names from the models, quoted
+            digest.update(f"{table.name}:{cursor.fetchall()!r};".encode("utf-8", "surrogatepass"))
+        cursor.close()
+        raw.rollback()
+    finally:
+        raw.close()
+    return digest.hexdigest()
 
 
 class Databases:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.associationproxy import association_proxy
 from sqlalchemy.orm import DeclarativeBase, Session, backref, relationship
 from sqlalchemy.orm.collections import column_keyed_dict
 
+from .backends import checksum
 from .restless_client import Client, memory_engine, q, serve
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -319,3 +320,45 @@ def test_a_proxy_through_a_to_one_relation_is_filtered_with_has(proofs: Client) 
     assert [p["id"] for p in proofs.get("/api/proof?" + q(search)).json["objects"]] == [1]
     by_value = {"filters": [{"name": "lead_id", "op": "==", "val": 9}]}
     assert [p["id"] for p in proofs.get("/api/proof?" + q(by_value)).json["objects"]] == [1]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"add": 5}, {"add": None}, {"add": [None]}, {"add": [], "bogus": 1}, {"remove": 5},
+     {"remove": [5]}, {"remove": None}, {"bogus": []}, 5, True, None, "x", [5], [[{"id": 1}]]],
+)  # fmt: skip
+def test_wrong_shapes_through_a_proxy_are_400(client: Client, engine: Any, value: Any) -> None:
+    """A proxy to a relation takes what the relation takes: any other shape is a 400."""
+    before = checksum(engine, Base.metadata)
+    for method, path in (("PATCH", "/api/product/1"), ("POST", "/api/product")):
+        answer = send(client, method, path, {"chosen_images": value})
+        assert answer.code == 400, (method, answer.body)
+        assert isinstance(answer.json["message"], str)
+    assert checksum(engine, Base.metadata) == before
+
+
+class Thumbnail(Base):
+    """Refers to an image by a bare foreign key (no cascade): blocks deleting it."""
+
+    __tablename__ = "thumbnail"
+    id = Column(Integer, primary_key=True)
+    image_id = Column(Integer, ForeignKey("image.id"))
+
+
+def test_remove_with_delete_through_a_proxy_checks_references(client: Client, engine: Any) -> None:
+    """``__delete__`` through a proxy deletes only a row nothing else refers to: else 409."""
+    assert (
+        send(client, "PATCH", "/api/product/1", {"chosen_images": [{"id": 1}, {"id": 2}]}).code
+        == 200
+    )
+    with Session(engine) as session:
+        session.add(Thumbnail(id=1, image_id=1))
+        session.commit()
+    before = checksum(engine, Base.metadata)
+    change = {"chosen_images": {"remove": [{"id": 1, "__delete__": True}]}}
+    answer = send(client, "PATCH", "/api/product/1", change)
+    assert (answer.code, answer.json.get("references")) == (409, {"thumbnail.image_id": 1})
+    assert checksum(engine, Base.metadata) == before
+    change = {"chosen_images": {"remove": [{"id": 2, "__delete__": True}]}}
+    assert send(client, "PATCH", "/api/product/1", change).code == 200
+    assert client.get("/api/image/2").code == 404

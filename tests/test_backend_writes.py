@@ -154,16 +154,12 @@ def test_patch_and_relations(client: Client) -> None:
 
 
 def test_delete(client: Client, engine: Engine) -> None:
-    """DELETE answers 204, then 404; a row others depend on is a 400 and stays."""
+    """DELETE answers 204, then 404 (a row others depend on: see the 409 tests below)."""
     genre = send(client, "POST", "/api/genres", {"name": "Polka"}).json
     path = f"/api/genres/{genre['genre_id']}"
     assert client.request("DELETE", path).code == 204
     assert client.get(path).code == 404
     assert client.request("DELETE", path).code == 404
-    before = counts(engine)
-    answer = client.request("DELETE", "/api/artists/1")
-    assert (answer.code, answer.json) == (400, {"message": "IntegrityError"})
-    assert counts(engine) == before
 
 
 def test_bulk_patch_and_delete(client: Client, engine: Engine) -> None:
@@ -194,3 +190,143 @@ def test_missing_required_columns_are_the_clients_error(client: Client, engine: 
         assert (answer.code, answer.json) == (400, {"message": "IntegrityError"}), path
         assert "retry-after" not in answer.headers
     assert counts(engine) == before
+
+
+# -- hostile bodies, ranges and deletes (issue 10) -----------------------------------------
+
+#: Wrong shapes of a to-many relation's value (``tracks`` of a playlist).
+BAD_TO_MANY = [
+    {"add": 5}, {"add": True}, {"add": None}, {"add": "x"}, {"add": [5]}, {"add": [None]},
+    {"add": [[{"track_id": 1}]]}, {"add": [{"track_id": "x"}]}, {"add": [{"nope": 1}]},
+    {"add": [{"track_id": 99999}]}, {"remove": 5}, {"remove": None}, {"remove": [None]},
+    {"remove": [[1]]}, {"remove": [{"track_id": 99999}]}, {"add": [], "bogus": 1}, {},
+    {"bogus": [{"track_id": 1}]}, True, False, None, 5, 1.5, "x", [5], [None], [True],
+    [[{"track_id": 1}]], [{"track_id": None}], [{"track_id": [1]}],
+]  # fmt: skip
+#: Wrong shapes of a to-one relation's value (``artist`` of an album).
+BAD_TO_ONE = [
+    5, True, "x", [], [{"artist_id": 1}], {"add": [{"artist_id": 1}]}, {"artist_id": None},
+    {"artist_id": [1]}, {"artist_id": {"a": 1}}, {"artist_id": 99999}, {"nope": 1},
+    {"name": "n", "albums": {"add": 5}}, {"name": "n", "albums": [5]},
+]  # fmt: skip
+
+
+INT32 = "an integer from -2147483648 to 2147483647"
+
+
+def assert_refused(engine: Engine, answer: Answer, status: int, before: str) -> None:
+    """A JSON error with a message, and not one row changed."""
+    assert answer.code == status, answer.body
+    assert isinstance(answer.json["message"], str)
+    assert backends.checksum(engine) == before
+
+
+def test_wrong_relation_shapes_are_400(client: Client, engine: Engine) -> None:
+    """Every wrong shape of a relation's value, in PATCH and POST: a JSON 400, nothing changed."""
+    before = backends.checksum(engine)
+    cases = [(v, "playlists", "tracks", {"name": "Mine"}) for v in BAD_TO_MANY]
+    cases += [(v, "albums", "artist", {"title": "New"}) for v in BAD_TO_ONE]
+    for value, collection, relation, fields in cases:
+        for method, path, body in (
+            ("PATCH", f"/api/{collection}/1", {relation: value}),
+            ("POST", f"/api/{collection}", {**fields, relation: value}),
+        ):
+            answer = send(client, method, path, body)
+            assert answer.code == 400, (method, body, answer.body)
+            assert isinstance(answer.json["message"], str)
+    assert backends.checksum(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "expected"),
+    [
+        ("/api/tracks/1", {"milliseconds": 2147483648}, INT32),
+        ("/api/tracks/1", {"milliseconds": -2147483649}, INT32),
+        ("/api/tracks/1", {"unit_price": 1e300}, "at most 8 digits before the point"),
+        ("/api/tracks/1", {"unit_price": -1e30}, "at most 8 digits before the point"),
+        ("/api/tracks/1", {"name": "x" * 201}, "at most 200 characters"),
+        ("/api/invoices/1", {"customer_id": 2**40}, INT32),
+    ],
+)
+def test_values_out_of_the_columns_range_are_400(
+    client: Client, engine: Engine, path: str, body: dict[str, Any], expected: str
+) -> None:
+    """What PostgreSQL and MariaDB refuse, every database refuses, with the same message."""
+    before = backends.checksum(engine)
+    answer = send(client, "PATCH", path, body)
+    assert_refused(engine, answer, 400, before)
+    [name] = body
+    assert answer.json == {
+        "message": f"Invalid value for field '{name}'",
+        "validation_errors": {name: f"expected {expected}"},
+    }
+
+
+def test_values_at_the_edge_of_the_range_are_taken(client: Client) -> None:
+    """The largest values the columns hold are written and read back alike."""
+    answer = send(client, "PATCH", "/api/tracks/3", {"milliseconds": 2147483647})
+    assert (answer.code, answer.json["milliseconds"]) == (200, 2147483647)
+    answer = send(client, "PATCH", "/api/tracks/3", {"unit_price": 99999999.99})
+    assert (answer.code, answer.json["unit_price"]) == (200, 99999999.99)
+    answer = send(client, "PATCH", "/api/tracks/3", {"milliseconds": 342562, "unit_price": 0.99})
+    assert answer.code == 200
+
+
+def referring(engine: Engine, column: Any, value: Any) -> int:
+    """How many rows hold ``value`` in ``column``."""
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).where(column == value)).scalar_one())
+
+
+def test_delete_of_a_referenced_row_is_409(client: Client, engine: Engine) -> None:
+    """A row others refer to is not deleted: 409 naming the relations and their counts."""
+    tracks = referring(engine, models.Track.genre_id, 1)
+    before = backends.checksum(engine)
+    answer = client.request("DELETE", "/api/genres/1")
+    assert_refused(engine, answer, 409, before)
+    assert answer.json == {
+        "message": f"Cannot delete: referred to by {tracks} rows of 'tracks'",
+        "references": {"tracks": tracks},
+    }
+    items = referring(engine, models.InvoiceItem.track_id, 1)
+    links = referring(engine, models.PlaylistTrack.track_id, 1)
+    answer = client.request("DELETE", "/api/tracks/1")
+    assert_refused(engine, answer, 409, before)
+    assert answer.json["references"] == {"invoice_items": items, "playlists": links}
+    answer = client.request("DELETE", "/api/artists/1")
+    assert_refused(engine, answer, 409, before)
+    assert answer.json["message"].startswith("Cannot delete: referred to by ")
+    assert client.request("DELETE", "/api/employees/1").code == 409
+    assert backends.checksum(engine) == before
+
+
+def test_delete_once_nothing_refers_to_the_row(client: Client, engine: Engine) -> None:
+    """Unlinking the referring rows first makes the delete possible; links delete as before."""
+    genre = send(client, "POST", "/api/genres", {"name": "Skiffle"}).json
+    track = {"name": "Rock Island Line", "media_type_id": 1, "milliseconds": 1, "unit_price": 1}
+    track = send(client, "POST", "/api/tracks", {**track, "genre_id": genre["genre_id"]}).json
+    path = f"/api/genres/{genre['genre_id']}"
+    answer = client.request("DELETE", path)
+    assert (answer.code, answer.json["references"]) == (409, {"tracks": 1})
+    assert client.get(f"/api/tracks/{track['track_id']}").json["genre_id"] == genre["genre_id"]
+    playlist = send(client, "POST", "/api/playlists", {"name": "Mix", "tracks": [track]}).json
+    answer = client.request("DELETE", f"/api/playlists/{playlist['playlist_id']}")
+    assert (answer.code, answer.json["references"]) == (409, {"tracks": 1})
+    member = f"/api/playlists/{playlist['playlist_id']}/tracks/{track['track_id']}"
+    assert client.request("DELETE", member).code == 204
+    assert client.request("DELETE", f"/api/playlists/{playlist['playlist_id']}").code == 204
+    assert send(client, "PATCH", f"/api/tracks/{track['track_id']}", {"genre": None}).code == 200
+    assert client.request("DELETE", path).code == 204
+    assert client.request("DELETE", f"/api/tracks/{track['track_id']}").code == 204
+
+
+def test_bulk_delete_of_referenced_rows_is_409(client: Client, engine: Engine) -> None:
+    """A bulk DELETE touching one referenced row deletes nothing: 409 with the total count."""
+    spare = send(client, "POST", "/api/genres", {"name": "Unused"}).json["genre_id"]
+    tracks = referring(engine, models.Track.genre_id, 2)
+    before = backends.checksum(engine)
+    query = {"filters": [{"name": "genre_id", "op": "in", "val": [2, spare]}]}
+    answer = client.request("DELETE", f"/api/genres?{q(query)}")
+    assert_refused(engine, answer, 409, before)
+    assert answer.json["references"] == {"tracks": tracks}
+    assert client.request("DELETE", f"/api/genres/{spare}").code == 204

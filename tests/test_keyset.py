@@ -7,6 +7,8 @@ descending orders, and filters; cursors are checked (type, query).
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -115,6 +117,46 @@ def test_bad_cursors(client: Client) -> None:
     ):
         answer = client.get(path)
         assert answer.code == 400, path
+        assert answer.json["message"] == "Unable to construct query"
+
+
+def forged(cursor: str, values: list[Any]) -> str:
+    """``cursor`` with its key values replaced (what a client could send)."""
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    payload["v"] = values
+    text = json.dumps(payload).encode()
+    return base64.urlsafe_b64encode(text).decode().rstrip("=")
+
+
+def test_forged_cursors_are_400(client: Client) -> None:
+    """A cursor holding what we never write is a 400, never a 500 (they are not signed).
+
+    A lone surrogate, a value out of its column's range or longer than it, a
+    value of the wrong type, characters outside base64, deep nesting, extra keys.
+    """
+    by_title = {"order_by": [{"field": "title"}]}
+    first = client.get(f"/api/albums?{q(by_title)}&cursor=&results_per_page=2").json
+    cursor = first["next_cursor"]
+    base = f"/api/albums?{q(by_title)}&results_per_page=2&cursor="
+    assert client.get(base + forged(cursor, ["Ace", 3])).code == 200
+    nested = base64.urlsafe_b64encode(b"[" * 5000).decode()
+    payload = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    extra = base64.urlsafe_b64encode(json.dumps({**payload, "x": 1}).encode()).decode()
+    for path in (
+        base + forged(cursor, ["\ud800", 3]),
+        base + forged(cursor, ["x" * 161, 3]),
+        base + forged(cursor, ["Ace", 2**31]),
+        base + forged(cursor, ["Ace", 2**70]),
+        base + forged(cursor, [["Ace"], 3]),
+        base + forged(cursor, ["Ace", 3.5]),
+        base + forged(cursor, ["Ace"]),
+        base + cursor[:4] + "!*" + cursor[4:],
+        base + nested,
+        base + extra,
+        base + "A" * 5000,
+    ):
+        answer = client.get(path)
+        assert answer.code == 400, (path, answer.body)
         assert answer.json["message"] == "Unable to construct query"
 
 

@@ -212,6 +212,12 @@ REQUESTS = [
     search("/api/albums", filters=[f("nope", "==", 1)]),
     search("/api/albums", filters=[f("album_id", "==", "five")]),
     "/api/albums?q={bad", "/api/albums?page=0", "/api/albums/9999", "/api/nope",
+    "/api/albums/2147483648", "/api/albums/-9223372036854775809", "/api/albums/1/tracks/2147483648",
+    search("/api/tracks", filters=[f("milliseconds", ">", 2**31)]),
+    search("/api/tracks", filters=[f("milliseconds", "in", [2**40, -(2**63), 1])]),
+    search("/api/tracks", filters=[f("unit_price", "<", 1e300)], order_by=[{"field": "bytes"}]),
+    search("/api/albums", filters=[f("artist", "has", f("artist_id", "==", 2**40))]),
+    search("/api/tracks", filters=[f("name", "==", "x" * 300)]),
     # oddities: text order, case, accents, trailing spaces, wildcards, NULLs, ties
     search("/api/oddities&results_per_page=100", order_by=[{"field": "label"}]),
     search("/api/oddities&results_per_page=50", order_by=[{"field": "label", "direction": "desc"}]),
@@ -327,6 +333,24 @@ def test_rule_text_no_database_can_hold_is_400(client: Client) -> None:
     escaped = '{"filters": [{"name": "label", "op": "==", "val": "\\ud800"}]}'
     lone = client.get("/api/oddities?q=" + quote(escaped))
     assert (lone.code, lone.json["message"]) == (400, "Unable to decode data")
+
+
+def test_rule_filter_values_beyond_a_column_compare_as_numbers(client: Client) -> None:
+    """A filter compares: a value no row can hold matches none (or all), never an error.
+
+    A 64-bit integer past an INTEGER column's range, a number past a NUMERIC
+    column's precision or a string longer than the column are legitimate
+    bounds; only what no database can bind (past 64 bits) is a 400.
+    """
+    total = client.get("/api/tracks").json["num_results"]
+    for val, expected in ((2**31, 0), (2**63 - 1, 0), (-(2**63), total)):
+        found = client.get(search("/api/tracks", filters=[f("milliseconds", ">", val)])).json
+        assert found["num_results"] == expected
+    found = client.get(search("/api/tracks", filters=[f("unit_price", "<", 1e300)])).json
+    assert found["num_results"] == total
+    assert client.get(search("/api/tracks", filters=[f("name", "==", "x" * 300)])).code == 200
+    answer = client.get(search("/api/tracks", filters=[f("milliseconds", ">", 2**63)]))
+    assert (answer.code, answer.json["message"]) == (400, "Unable to construct query")
 
 
 # -- random requests -----------------------------------------------------------------------

@@ -272,10 +272,11 @@ def test_delete_instance(client: Client, db_file: Path) -> None:
 
 
 def test_delete_referenced_row_is_refused(client: Client, db_file: Path) -> None:
-    """Deleting a row others depend on is a 400 IntegrityError and changes nothing."""
+    """Deleting a row others refer to is a 409 naming the relation, and changes nothing."""
     before = counts(db_file)
     answer = client.request("DELETE", "/api/artists/1")
-    assert (answer.code, answer.json["message"]) == (400, "IntegrityError")
+    assert (answer.code, answer.json["references"]) == (409, {"albums": 2})
+    assert answer.json["message"] == "Cannot delete: referred to by 2 rows of 'albums'"
     assert counts(db_file) == before
 
 

@@ -4,10 +4,14 @@ A client's value reaches a column from four places, each with its own rule:
 
 * a filter of ``q`` (:func:`filter_value`): compared with a column, so it is
   converted as SQLite's type affinity converts it, the same way on every
-  database (``"5"`` finds the integer 5); a ``like`` pattern stays text;
+  database (``"5"`` finds the integer 5); a ``like`` pattern stays text; a
+  value past the column's range is a legitimate bound (it is compared, not
+  stored), only an integer past 64 bits is a 400;
 * a request body (:func:`column_value`): stored in a column, so it must fit
-  the column's type (and length) exactly, or the write is a 400;
-* a URL segment (:func:`url_key`): a primary key, or a 404;
+  the column as PostgreSQL and MariaDB would have it fit (type, integer
+  range, length, digits), or the write is a 400, on SQLite too;
+* a URL segment (:func:`url_key`): a primary key within its column's range,
+  or a 404;
 * a cursor (:func:`cursor_value`): key values the engine wrote itself, read back.
 
 Dates are ISO 8601 strings or any complete form ``dateutil`` reads, in all of
@@ -18,12 +22,14 @@ from __future__ import annotations
 
 import datetime
 import re
-from decimal import Decimal, InvalidOperation
+import sys
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from dateutil import tz
 from dateutil.parser import parse as parse_date
-from sqlalchemy import BigInteger, String, func, literal
+from sqlalchemy import BigInteger, Double, Float, SmallInteger, String, func, literal
+from sqlalchemy.types import TypeDecorator
 
 from ._errors import BodyError, NotFound, QueryError
 from ._schema import ModelInfo
@@ -37,7 +43,12 @@ CURRENT_TIME_MARKERS = {
 
 _SCALARS = (str, int, float, bool)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
-_INT64 = 2**63
+#: The largest single-precision float (what a ``REAL`` holds).
+_SINGLE_MAX = float.fromhex("0x1.fffffep+127")
+#: The largest double.
+_DOUBLE_MAX = Decimal(repr(sys.float_info.max))
+#: MariaDB's integer types with a width other than 32 bits, by class name.
+_MYSQL_BITS = {"TINYINT": 8, "MEDIUMINT": 24}
 #: Text that SQLite's numeric affinity turns into an integer or a real.
 _INTEGER_TEXT = re.compile(r"\s*[+-]?[0-9]+\s*")
 _REAL_TEXT = re.compile(r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*")
@@ -208,8 +219,47 @@ def _invalid(name: str, expected: str) -> BodyError:
     )
 
 
+def integer_bounds(coltype: Any) -> tuple[int, int]:
+    """The smallest and largest value an integer column holds on PostgreSQL and MariaDB.
+
+    ``Integer`` is 32 bits there (SQLite would store 64), ``SmallInteger`` 16,
+    ``BigInteger`` 64; MariaDB's ``TINYINT`` and ``MEDIUMINT`` 8 and 24, and
+    its ``UNSIGNED`` types start at 0.
+    """
+    coltype = _impl(coltype)
+    bits = 32
+    if isinstance(coltype, BigInteger):
+        bits = 64
+    elif isinstance(coltype, SmallInteger):
+        bits = 16
+    else:
+        bits = _MYSQL_BITS.get(type(coltype).__name__, 32)
+    if getattr(coltype, "unsigned", False):
+        return 0, 2**bits - 1
+    return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+
+def _impl(coltype: Any) -> Any:
+    while isinstance(coltype, TypeDecorator):
+        coltype = coltype.impl_instance
+    return coltype
+
+
+def _is_single_precision(coltype: Any) -> bool:
+    """A float column MariaDB or PostgreSQL keeps in 4 bytes (``REAL``; ``FLOAT`` on MariaDB)."""
+    coltype = _impl(coltype)
+    if isinstance(coltype, Double) or not isinstance(coltype, Float):
+        return False
+    precision = getattr(coltype, "precision", None)
+    return precision is None or precision <= 24
+
+
 def column_value(info: ModelInfo, name: str, value: Any) -> Any:
-    """A body value as the Python value column ``name`` holds; 400 if it does not fit."""
+    """A body value as the Python value column ``name`` holds; 400 if it does not fit.
+
+    It must fit the way PostgreSQL and MariaDB would have it (SQLite stores
+    anything): the same refusals, with the same message, on every database.
+    """
     if value is None or name not in info.columns:
         return value
     kind = info.is_temporal(name)
@@ -221,22 +271,15 @@ def column_value(info: ModelInfo, name: str, value: Any) -> Any:
     coltype = info.column_types[name]
     python_type = info.python_type(name)
     if python_type is str:
-        if not isinstance(value, str):
-            raise _invalid(name, "a string")
-        if "\x00" in value:
-            # PostgreSQL text cannot hold NUL: refused on every database alike.
-            raise _invalid(name, "a string without NUL characters")
-        length = getattr(coltype, "length", None) if isinstance(coltype, String) else None
-        if length is not None and len(value) > length:
-            raise _invalid(name, f"at most {length} characters")
-        return value
+        return _fit_text(name, value, coltype)
     if python_type is bool:
         if not isinstance(value, bool):
             raise _invalid(name, "true or false")
         return value
     if python_type is int:
-        if isinstance(value, bool) or not isinstance(value, int) or not -_INT64 <= value < _INT64:
-            raise _invalid(name, "an integer")
+        low, high = integer_bounds(coltype)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise _invalid(name, f"an integer from {low} to {high}")
         return value
     if python_type in (float, Decimal):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -245,21 +288,50 @@ def column_value(info: ModelInfo, name: str, value: Any) -> Any:
     return value
 
 
-def _fit_number(name: str, value: float, coltype: Any, python_type: type) -> Any:
+def is_text(value: str) -> bool:
+    """Whether a string is Unicode text a database can store (no lone surrogate)."""
+    if value.isascii():
+        return True
     try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    except InvalidOperation:
-        raise _invalid(name, "a number") from None
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _fit_text(name: str, value: Any, coltype: Any) -> str:
+    if not isinstance(value, str):
+        raise _invalid(name, "a string")
+    if "\x00" in value:
+        # PostgreSQL text cannot hold NUL: refused on every database alike.
+        raise _invalid(name, "a string without NUL characters")
+    if not is_text(value):
+        raise _invalid(name, "a string of Unicode characters")
+    length = getattr(coltype, "length", None) if isinstance(_impl(coltype), String) else None
+    if length is not None and len(value) > length:
+        raise _invalid(name, f"at most {length} characters")
+    return value
+
+
+def _fit_number(name: str, value: float, coltype: Any, python_type: type) -> Any:
+    number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not number.is_finite():
         raise _invalid(name, "a finite number")
+    if isinstance(_impl(coltype), Float):
+        if abs(number) > _DOUBLE_MAX:
+            raise _invalid(name, "a finite number")
+        if _is_single_precision(coltype) and abs(number) > _SINGLE_MAX:
+            raise _invalid(name, f"a number from {-_SINGLE_MAX} to {_SINGLE_MAX}")
+        return float(number) if python_type is float else number
     precision, scale = getattr(coltype, "precision", None), getattr(coltype, "scale", None)
-    if precision is not None and scale is not None:
-        too_long = _invalid(name, f"at most {precision - scale} digits before the point")
-        if number.adjusted() >= precision - scale:
-            raise too_long  # before quantize, which cannot hold 1e308 to the cent
-        number = number.quantize(Decimal(1).scaleb(-scale))
-        if number.adjusted() >= precision - scale:
-            raise too_long  # rounding carried (99999999.999 is 100000000.00)
+    if precision is not None:
+        digits = precision - (scale or 0)  # NUMERIC(p) is NUMERIC(p, 0)
+        if number.adjusted() >= digits:
+            raise _invalid(name, f"at most {digits} digits before the point")
+        # Rounded half away from zero, as PostgreSQL and MariaDB round.
+        number = number.quantize(Decimal(1).scaleb(-(scale or 0)), rounding=ROUND_HALF_UP)
+        if number.adjusted() >= digits:
+            raise _invalid(name, f"at most {digits} digits before the point")
     return number if python_type is Decimal else float(number)
 
 
@@ -271,7 +343,12 @@ def url_key(info: ModelInfo, name: str, text: str) -> Any:
     if info.python_type(name) is int:
         if not _INTEGER.fullmatch(text) or len(text) > 20:
             raise NotFound()
+        low, high = integer_bounds(info.column_types[name])
+        if not low <= int(text) <= high:
+            raise NotFound()  # no row can have it
         return int(text)
+    if "\x00" in text or not is_text(text):
+        raise NotFound()  # no database can hold it
     return text
 
 

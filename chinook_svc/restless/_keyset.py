@@ -10,9 +10,16 @@ condition an index can serve, and no count is made.  The answer is
 ``Link: <...?cursor=...>; rel="next"`` header.
 
 A cursor is opaque to clients: the last row's key values and a fingerprint of
-the ``q`` it belongs to (a cursor used with another ``q`` is a 400).  Its
-values are bound parameters, checked against the columns' types like any
-client value.  Keyset order is limited to the model's own columns: ``rel__field``
+the ``q`` it belongs to (a cursor used with another ``q`` is a 400).  It is
+not signed, on purpose: it holds nothing a client could not ask for with a
+filter (``{"name": "title", "op": ">", "val": ...}``), so a forged cursor can
+reach no row a filter could not, and an unsigned cursor stays valid on every
+worker process, every instance behind a load balancer and across restarts,
+with no key to share or rotate.  Instead it is validated whole: base64url of
+at most ``MAX_CURSOR`` characters, strict JSON (:func:`decode_json`: no lone
+surrogate, no NaN), exactly the keys ``q`` and ``v``, one scalar per key
+column, each a value its column can hold (``_coerce.cursor_value``); anything
+else is a 400, never a 500.  Keyset order is limited to the model's own columns: ``rel__field``
 and hybrid properties are not supported, nor are ``group_by``, ``limit`` and
 ``offset``, which have no meaning here.
 """
@@ -25,6 +32,7 @@ import datetime
 import hashlib
 import json
 import operator
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -33,10 +41,15 @@ from sqlalchemy import and_, false, or_, true
 from ._coerce import cursor_value
 from ._dialects import DialectRules
 from ._errors import QueryError
-from ._query import Search
+from ._query import Search, decode_json
 from ._schema import ModelInfo
 
 KeyOrder = tuple[tuple[str, str], ...]
+
+#: The longest cursor accepted, in characters (a request line holds no more anyway).
+MAX_CURSOR = 16384
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+_SCALARS = (str, int, float, bool)
 
 
 def key_order(info: ModelInfo, search: Search) -> KeyOrder:
@@ -71,17 +84,26 @@ def encode_cursor(values: tuple[Any, ...], q_key: str) -> str:
     return base64.urlsafe_b64encode(payload.encode("utf-8")).decode("ascii").rstrip("=")
 
 
+def _payload(token: str) -> Any:
+    if len(token) > MAX_CURSOR or not _BASE64URL.fullmatch(token):
+        raise QueryError("invalid cursor")
+    try:
+        return decode_json(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (binascii.Error, ValueError, QueryError):
+        raise QueryError("invalid cursor") from None
+
+
 def decode_cursor(token: str, info: ModelInfo, order: KeyOrder, q_key: str) -> tuple[Any, ...]:
     """The key values a cursor holds, typed like their columns (400 if it is not one of ours)."""
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        payload = json.loads(raw)
-        fingerprint, values = payload["q"], payload["v"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise QueryError("invalid cursor") from None
+    payload = _payload(token)
+    if not isinstance(payload, dict) or set(payload) != {"q", "v"}:
+        raise QueryError("invalid cursor")
+    fingerprint, values = payload["q"], payload["v"]
     if fingerprint != _fingerprint(q_key):
         raise QueryError("this cursor belongs to another query")
     if not isinstance(values, list) or len(values) != len(order):
+        raise QueryError("invalid cursor")
+    if not all(v is None or isinstance(v, _SCALARS) for v in values):
         raise QueryError("invalid cursor")
     return tuple(
         cursor_value(info, name, value) for (name, _), value in zip(order, values, strict=True)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ._coerce import column_value
 from ._errors import BodyError
+from ._references import check_deletable
 from ._schema import ModelInfo, ProxyInfo
 
 _SCALARS = (str, int, float, bool)
@@ -91,6 +92,8 @@ class ProxyWriter:
             values[key] = self.item(proxy, item)
 
     def _add_remove(self, proxy: ProxyInfo, instance: Any, change: dict[str, Any]) -> None:
+        if not set(change) <= {"add", "remove"}:
+            raise BodyError(f"'{proxy.name}' takes a list, or an object with 'add' and 'remove'")
         values = getattr(instance, proxy.name)
         added = change.get("add", [])
         for item in added if isinstance(added, list) else [added]:
@@ -114,4 +117,7 @@ class ProxyWriter:
                 raise BodyError(f"'{proxy.name}' holds no {item!r}")
             values.remove(found)
             if delete:
-                self.rows.session.delete(found)
+                session = self.rows.session
+                session.flush()  # the link goes first: it does not hold the row any more
+                check_deletable(session, proxy.target, [found])
+                session.delete(found)

@@ -32,6 +32,7 @@ from ._errors import (
 from ._mediatype import is_json
 from ._messages import ApiRequest
 from ._query import decode_json, decode_q, parse_search
+from ._references import check_deletable
 from ._render import NO_CONTENT, Result
 from ._scope import scope_of, where_in_scope
 
@@ -214,6 +215,7 @@ class Writes:
         with self.transaction() as (_, session):
             instance = self._instance(session, target)
             if instance is not None:
+                check_deletable(session, self.info, [instance])
                 session.delete(instance)
                 session.flush()
             for post in self.options.post("DELETE_SINGLE"):
@@ -272,6 +274,7 @@ class Writes:
         search = parse_search(params, self.options.limits)
         with self.transaction() as (conn, session):
             instances = self._instances(session, conn, search)
+            check_deletable(session, self.info, instances)
             for instance in instances:
                 session.delete(instance)
             session.flush()
