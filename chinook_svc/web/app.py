@@ -31,7 +31,7 @@ body: writes under ``/api/`` with the token, on a service with writes on.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_to_bytes
 
 from klein import Klein
@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
-from chinook_svc.models import ChinookModels, detect_edition, models_for
+from chinook_svc.models import Edition, detect_edition, models_for
 from chinook_svc.restless import (
     ApiError,
     APIManager,
@@ -79,17 +79,40 @@ READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
 BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
 
 
+class ServedModels(Protocol):
+    """The mapped classes a service serves: Chinook's (``models``) or reflected ones."""
+
+    @property
+    def edition(self) -> Edition:
+        """What ``/`` and ``/healthz`` call the database."""
+
+    def by_table(self) -> dict[str, Any]:
+        """Collection name -> mapped class."""
+
+
+def api_options(models: ServedModels, name: str, allow_writes: bool) -> dict[str, Any]:
+    """``create_api`` options of collection ``name``: the models' own, else Chinook's."""
+    own = getattr(models, "api_options", None)
+    if own is not None:
+        options: dict[str, Any] = own(name, allow_writes)
+        return options
+    return {
+        "methods": READ_WRITE if allow_writes else READ_ONLY,
+        "exclude_inline": EXCLUDE_INLINE.get(name, ()),
+    }
+
+
 def build_api(
     engine: Engine,
     runner: Runner,
-    models: ChinookModels,
+    models: ServedModels,
     *,
     write_runner: Runner | None = None,
     allow_writes: bool = False,
     cache_ttl: float | None = None,
     clock: IReactorTime | None = None,
 ) -> APIManager:
-    """An :class:`APIManager` for every Chinook table, without URL prefix.
+    """An :class:`APIManager` for every table of ``models``, without URL prefix.
 
     Read-only unless ``allow_writes``; bulk PATCH/DELETE stay off either way.
     """
@@ -105,9 +128,8 @@ def build_api(
         manager.create_api(
             model,
             collection_name=name,
-            methods=READ_WRITE if allow_writes else READ_ONLY,
             allow_functions=True,
-            exclude_inline=EXCLUDE_INLINE.get(name, ()),
+            **api_options(models, name, allow_writes),
         )
     return manager
 
@@ -125,7 +147,7 @@ class ChinookApp:
         engine: the database.
         runner: where database calls run (a thread pool; inline in tests).
         clock: times the health check out.
-        models: the mapped classes; ``None`` detects the edition from the
+        models: the mapped classes (Chinook's or reflected); ``None`` detects the edition from the
             database (blocking: do it before the reactor runs).
         health_timeout: seconds ``/healthz`` waits for the database.
         write_runner: where writes run (on SQLite: one writer thread).
@@ -151,7 +173,7 @@ class ChinookApp:
         runner: Runner,
         clock: IReactorTime,
         *,
-        models: ChinookModels | None = None,
+        models: ServedModels | None = None,
         health_timeout: float = HEALTH_TIMEOUT,
         write_runner: Runner | None = None,
         allow_writes: bool = False,
@@ -169,7 +191,9 @@ class ChinookApp:
             load = getattr(runner, "load", None)
             health = HealthCheck(engine, runner, clock, timeout=health_timeout, load=load)
         self._health = health
-        self.models = models if models is not None else models_for(detect_edition(engine))
+        if models is None:
+            models = models_for(detect_edition(engine))
+        self.models: ServedModels = models
         self.manager = build_api(
             engine,
             runner,
@@ -353,4 +377,12 @@ class _Root:
 
 add_error_handling(ChinookApp.app)
 
-__all__ = ["BODY_METHODS", "EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]
+__all__ = [
+    "BODY_METHODS",
+    "EXCLUDE_INLINE",
+    "HEALTH_TIMEOUT",
+    "ChinookApp",
+    "ServedModels",
+    "api_options",
+    "build_api",
+]

@@ -15,7 +15,12 @@ or, in a Klein app::
     def music_api(request):
         return music
 
-Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.
+Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.  Any
+other database, by reflection (``docs/reflection.md``)::
+
+    from chinook_svc.reflection import Choice
+
+    shop = make_resource("postgresql://db/shop", reactor=reactor, reflect=Choice(naming="snake"))
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from chinook_svc.database import open_engine, sample_database_url
+from chinook_svc.reflection import Choice, reflect_models
 from chinook_svc.restless import database_threads
 
 from .app import ChinookApp
@@ -37,6 +43,7 @@ def make_resource(
     *,
     reactor: Any = None,
     threadpool: ThreadPool | None = None,
+    reflect: Choice | None = None,
 ) -> IResource:
     """The Chinook service as a ``twisted.web`` resource, to put anywhere in a resource tree.
 
@@ -53,6 +60,8 @@ def make_resource(
             and stops. ``None``: a new pool sized like the database's
             connection pool, started when ``reactor`` runs and stopped at
             its shutdown.
+        reflect: serve ``db_url``'s own tables by reflection, with these
+            options (``None``: a Chinook database, its edition detected).
 
     Returns:
         A resource serving ``/``, ``/healthz`` and ``/api/<collection>``
@@ -64,11 +73,14 @@ def make_resource(
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    if reflect is not None and db_url is None:
+        raise ValueError("a reflected schema needs db_url")
     engine = open_engine(db_url if db_url is not None else sample_database_url())
     with ExitStack() as on_failure:
         on_failure.callback(engine.dispose)
+        models = None if reflect is None else reflect_models(engine, reflect)
         threads = database_threads(reactor, engine, pool=threadpool, writes=False)
-        app = ChinookApp(engine, threads.runner, reactor)
+        app = ChinookApp(engine, threads.runner, reactor, models=models)
         on_failure.pop_all()
     threads.start_with(reactor)
     reactor.addSystemEventTrigger("after", "shutdown", engine.dispose)
