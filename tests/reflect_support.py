@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy.engine import Engine
+from treq.testing import StubTreq
+from twisted.internet.defer import ensureDeferred
 from twisted.internet.testing import Clock
 from twisted.web.resource import IResource
 
@@ -51,3 +53,23 @@ def ok(resource: IResource, path: str, q: dict[str, Any] | None = None) -> Any:
     status, body = get(resource, path, q)
     assert status == 200, (path, status, body)
     return body
+
+
+def send(
+    resource: IResource, method: str, path: str, body: Any = None, *, token: bytes = TOKEN
+) -> tuple[int, Any]:
+    """A write (``body`` as JSON) with the bearer token: (status, decoded body or ``None``)."""
+    stub = StubTreq(resource)
+    results: list[tuple[int, Any]] = []
+    headers = {b"Authorization": [b"Bearer " + token], b"Content-Type": [b"application/json"]}
+    data = None if body is None else json.dumps(body).encode()
+
+    async def go() -> None:
+        response = await stub.request(method, f"http://x{path}", headers=headers, data=data)
+        content = await stub.content(response)
+        results.append((response.code, json.loads(content) if content else None))
+
+    ensureDeferred(go())
+    stub.flush()
+    assert results, f"no response for {method} {path}"
+    return results[0]

@@ -38,6 +38,7 @@ class ReflectedModels:
         classes: collection name → mapped class, in name order.
         read_only: collection name → why it is served read-only.
         hidden: collection name → attribute names kept out of answers.
+        targets: collection name → (relation name, target collection) of each relation.
         to_many: collection name → its relations holding many objects.
         inline_to_many: whether objects carry their to-many relations.
         skipped: what was not served, and why.
@@ -50,6 +51,7 @@ class ReflectedModels:
     classes: Mapping[str, Any]
     read_only: Mapping[str, str]
     hidden: Mapping[str, tuple[str, ...]]
+    targets: Mapping[str, tuple[tuple[str, str], ...]]
     to_many: Mapping[str, tuple[str, ...]]
     inline_to_many: bool
     skipped: tuple[Skipped, ...]
@@ -72,8 +74,16 @@ class ReflectedModels:
             "methods": ("GET", "POST", "PATCH", "PUT", "DELETE") if writable else ("GET",),
             "exclude_inline": () if self.inline_to_many else self.to_many.get(name, ()),
         }
-        if self.hidden.get(name):
-            options["exclude_columns"] = self.hidden[name]
+        hidden = [
+            *self.hidden.get(name, ()),
+            *(
+                f"{relation}.{column}"
+                for relation, target in self.targets.get(name, ())
+                for column in self.hidden.get(target, ())
+            ),
+        ]
+        if hidden:
+            options["exclude_columns"] = tuple(hidden)
         return options
 
 
@@ -160,6 +170,10 @@ def build_models(plan: Plan, metadata: MetaData, inline_to_many: bool) -> Reflec
             if s.read_only_reason is not None
         },
         hidden={s.collection: s.hidden for s in plan.tables.values() if s.hidden},
+        targets={
+            s.collection: tuple((r.name, plan.tables[r.target].collection) for r in s.relations)
+            for s in plan.tables.values()
+        },
         to_many={s.collection: tuple(to_many_names(s)) for s in plan.tables.values()},
         inline_to_many=inline_to_many,
         skipped=tuple(plan.skipped),
