@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from twisted.python.usage import UsageError
 
-from chinook_svc.config import load_settings
 from chinook_svc import tap_restless
+from chinook_svc.config import load_settings
 from chinook_svc.options import Options
 from chinook_svc.settings import Settings, declared
 from chinook_svc.settings_doc import BEGIN, END, reference, updated
@@ -125,5 +125,5 @@ def test_restless_defaults_reflect() -> None:
     assert chinook.settings.reflect is False
     with pytest.raises(UsageError, match="expected keep or snake"):
         tap_restless.Options(environ={}).parseOptions(["--naming", "camel"])
-    with pytest.raises(UsageError, match="table.column"):
+    with pytest.raises(UsageError, match=r"table\.column"):
         tap_restless.Options(environ={}).parseOptions(["--exclude-columns", "password"])

@@ -55,20 +55,22 @@ def reflect_now(engine: Engine, choice: Choice) -> ReflectedModels:
         skipped = "; ".join(f"{s.what}: {s.reason}" for s in decided.skipped) or "no tables"
         raise ReflectionError(f"nothing to serve in this database ({skipped})")
     models = build_models(decided, metadata, choice.inline_to_many)
-    _summary(models, time.monotonic() - started)
+    _summary(models, engine, time.monotonic() - started)
     return models
 
 
-def _summary(models: ReflectedModels, seconds: float) -> None:
+def _summary(models: ReflectedModels, engine: Engine, seconds: float) -> None:
     log.info(
         "Reflected {tables} tables and {views} views with {relations} relations "
-        "in {seconds:.2f} s ({naming_note}); {skipped} skipped",
+        "({read_only} collections read-only, {skipped} things skipped) from {database} "
+        "in {seconds:.2f} s",
         tables=len(models.classes) - models.views,
         views=models.views,
         relations=models.relations,
-        seconds=seconds,
-        naming_note=f"read-only: {len(models.read_only)}",
+        read_only=len(models.read_only),
         skipped=len(models.skipped),
+        database=engine.url.render_as_string(hide_password=True),
+        seconds=seconds,
         collections=sorted(models.classes),
     )
     for skipped in models.skipped:
