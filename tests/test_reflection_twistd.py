@@ -121,3 +121,28 @@ def test_mounted_reflected_schema(reference_db: Path, tmp_path: Path) -> None:
     assert request(root, "http://host/music/api/tracks")[0] == 404
     with pytest.raises(ValueError, match="needs db_url"):
         chinook_svc.make_resource(reactor=FakeReactor(), reflect=Choice())
+
+
+def test_restless_workers_reflect_too(reference_db: Path, tmp_path: Path) -> None:
+    """With --workers 2, every worker serves the reflected schema with the options given."""
+    db = tmp_path / "any.db"
+    shutil.copyfile(reference_db, db)
+    port = free_port()
+    args = [
+        "restless", "--db", f"sqlite:///{db}", "--listen", f"tcp:{port}:interface=127.0.0.1",
+        "--workers", "2", "--naming", "snake", "--tables", "albums,artists",
+    ]  # fmt: skip
+    server = Twistd(args, port, tmp_path, clean_env())
+    try:
+        server.wait_until_up()
+        for _ in range(6):  # connections spread over both workers
+            status, index = get_json(server.url("/"))
+            assert (status, sorted(index["collections"]), index["edition"]) == (
+                200,
+                ["albums", "artists"],
+                "reflected",
+            )
+            assert get_json(server.url("/api/albums/1"))[1]["artist"]["name"] == "AC/DC"
+        assert server.terminate() < 30
+    finally:
+        server.kill()
