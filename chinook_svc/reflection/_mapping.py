@@ -96,7 +96,8 @@ def _join(fk: ForeignKeyConstraint) -> ColumnElement[bool]:
     return and_(*(local == remote for local, remote in _pairs(fk)))
 
 
-def _relationship(relation: RelationPlan, classes: Mapping[str, Any], plan: Plan) -> Any:
+def _relationship(relation: RelationPlan, classes: Mapping[str, Any]) -> Any:
+    """The ``relationship`` of ``relation`` (the engine orders related rows by their key)."""
     target = classes[relation.target]
     pairs = _pairs(relation.constraint)
     common: dict[str, Any] = {"viewonly": relation.viewonly}
@@ -119,7 +120,6 @@ def _relationship(relation: RelationPlan, classes: Mapping[str, Any], plan: Plan
             secondary=relation.constraint.table,
             primaryjoin=_join(relation.constraint),
             secondaryjoin=_join(relation.far),
-            order_by=list(plan.tables[relation.target].table.primary_key.columns),
             **common,
         )
     return relationship(
@@ -127,7 +127,6 @@ def _relationship(relation: RelationPlan, classes: Mapping[str, Any], plan: Plan
         primaryjoin=_join(relation.constraint),
         foreign_keys=[local for local, _ in pairs],
         remote_side=[local for local, _ in pairs],
-        order_by=list(relation.constraint.table.primary_key.columns),
         **common,
     )
 
@@ -156,7 +155,7 @@ def build_models(plan: Plan, metadata: MetaData, inline_to_many: bool) -> Reflec
             attribute: served.table.c[column] for column, attribute in served.attributes.items()
         }
         for relation in served.relations:
-            properties[relation.name] = _relationship(relation, classes, plan)
+            properties[relation.name] = _relationship(relation, classes)
         mapper_registry.map_imperatively(classes[key], served.table, properties=properties)
     mapper_registry.configure()
     by_name = {served.collection: classes[key] for key, served in plan.tables.items()}
