@@ -274,9 +274,11 @@ class Settings:
         unset="none: browsers keep other origins' pages from reading answers",
     )
     # Reflection: `twistd restless` (any database) sets `reflect`; the rest are its options.
+    # CHINOOK_REFLECT is read by chinook.tac only, to pick the command it builds.
     reflect: bool = setting(
-        False, parse_bool, "Serve the database's own tables by reflection (twistd restless)",
-        cli="reflect", env="CHINOOK_REFLECT", toml_key="reflect", flag=True, group="internal",
+        False, parse_bool, "Serve the database's own tables by reflection "
+        "(twistd restless; chinook.tac with CHINOOK_REFLECT=1)",
+        cli="reflect", env="CHINOOK_REFLECT", flag=True, group="internal",
     )
     naming: str = setting(
         "keep", parse_naming, "Column names as in the database (keep) or snake_case (snake)",
@@ -285,7 +287,7 @@ class Settings:
     )
     reflect_tables: tuple[str, ...] = setting(
         (), parse_names, "Serve only these tables and views (comma-separated)",
-        cli="tables", env="CHINOOK_TABLES", toml_key="tables_only", metavar="NAMES",
+        cli="tables", env="CHINOOK_TABLES", toml_key="reflect_tables", metavar="NAMES",
         unset="every table and view", group="reflection",
     )
     exclude_tables: tuple[str, ...] = setting(

@@ -112,6 +112,23 @@ def test_defaults_are_the_settings_defaults() -> None:
     )
 
 
+def test_reflection_settings_from_a_file(tmp_path: Path) -> None:
+    """The reflection options have TOML keys and variables like every other setting."""
+    config = tmp_path / "shop.toml"
+    config.write_text(
+        'naming = "snake"\nreflect_tables = ["a", "B"]\nexclude_columns = "a.x, B.y"\n'
+        "inline_to_many = true\n",
+        encoding="utf-8",
+    )
+    settings = load_settings({"config": str(config)}, {"CHINOOK_SCHEMA": "sales"})
+    assert (settings.naming, settings.reflect_tables, settings.exclude_columns) == (
+        "snake",
+        ("a", "B"),
+        ("a.x", "B.y"),
+    )
+    assert settings.inline_to_many is True and settings.schema == "sales"
+
+
 def test_restless_defaults_reflect() -> None:
     """``twistd restless`` is ``twistd chinook``'s settings with ``reflect`` on, whatever the
     environment says; ``twistd chinook`` ignores ``CHINOOK_REFLECT``."""
