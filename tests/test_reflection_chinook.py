@@ -184,3 +184,41 @@ def test_openapi_of_reflected_models(keep: Any) -> None:
     assert "/api/albums" in document["paths"]
     assert "/api/playlists/{PlaylistId}/tracks" in document["paths"]
     assert "/api/employees/{EmployeeId}/employees" in document["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "inline"),
+    [
+        ("/api/albums", False),
+        ("/api/tracks?page=3", True),
+        ("/api/playlists/1/tracks", True),
+        ("/api/employees/2", True),
+    ],
+)
+def test_no_more_statements_than_curated(
+    engine: Engine, snake: Any, snake_inline: Any, curated: Any, path: str, inline: bool
+) -> None:
+    """No N+1: the same answer takes as many SQL statements reflected as curated, a handful.
+
+    (With --inline-to-many where the curated objects inline their to-many too.)
+    """
+    from sqlalchemy import event
+
+    counted = [0]
+
+    def count(*_: Any) -> None:
+        counted[0] += 1
+
+    def statements(resource: Any) -> int:
+        ok(resource, path)  # warm: compiled statements, the count cache
+        counted[0] = 0
+        ok(resource, path)
+        return counted[0]
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        reflected = statements(snake_inline if inline else snake)
+        reference = statements(curated)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert reflected == reference <= 8
