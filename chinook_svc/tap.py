@@ -46,6 +46,7 @@ from chinook_svc.database import (
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
+    SharedGenerations,
     call_deadline,
     database_threads,
     default_queue_limit,
@@ -102,13 +103,16 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
     With ``settings.workers > 1`` this is the supervising parent of that many
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
-    inherited listening socket's descriptor and family) instead of binding.
+    inherited listening socket's descriptor and family) instead of binding,
+    and ``generations``, the write generations its response cache shares
+    with the other workers.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -145,7 +149,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt)
+        service = _serve(settings, reactor, engine, health_engine, adopt, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -156,6 +160,7 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -187,6 +192,7 @@ def _serve(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            generations=generations,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(

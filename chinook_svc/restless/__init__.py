@@ -9,6 +9,7 @@ underscore are the engine's internals.
 """
 
 from ._api import CollectionApi
+from ._cache import ResponseCache
 from ._cost import url_cost
 from ._engines import (
     DatabaseHealth,
@@ -19,6 +20,7 @@ from ._engines import (
     pool_size_for,
 )
 from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
+from ._generations import SharedGenerations, create_table
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
@@ -52,7 +54,9 @@ __all__ = [
     "Overloaded",
     "ProcessingException",
     "Reply",
+    "ResponseCache",
     "Runner",
+    "SharedGenerations",
     "SqliteAccess",
     "ThreadPoolRunner",
     "ValidationError",
@@ -63,6 +67,7 @@ __all__ = [
     "check_database",
     "configure_sqlite",
     "create_database_engine",
+    "create_table",
     "database_threads",
     "default_queue_limit",
     "error_reply",

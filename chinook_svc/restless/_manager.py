@@ -27,6 +27,7 @@ from twisted.web.resource import IResource
 from ._api import CollectionApi
 from ._cache import ResponseCache
 from ._collection import Collection
+from ._generations import SharedGenerations
 from ._http import WellFormed
 from ._loader import ObjectLoader
 from ._openapi import openapi_document
@@ -67,6 +68,8 @@ class APIManager:
             them from memory (``None``: no response cache); writes through
             this manager empty the cache.
         clock: the cache's clock (default: ``reactor``).
+        generations: the write generations the cache shares with the other
+            worker processes of the instance (default: its own).
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class APIManager:
         limits: Limits | None = None,
         cache_ttl: float | None = None,
         clock: IReactorTime | None = None,
+        generations: SharedGenerations | None = None,
     ) -> None:
         self.engine = engine
         self.url_prefix = url_prefix
@@ -107,7 +111,7 @@ class APIManager:
             clock = clock or reactor
             if clock is None:
                 raise TypeError("a response cache needs clock= (or reactor=)")
-            self.cache = ResponseCache(clock, cache_ttl)
+            self.cache = ResponseCache(clock, cache_ttl, generations=generations)
         self._catalog = Catalog()
         self._objects = ObjectLoader()
         self._shapes = Shapes()

@@ -51,6 +51,7 @@ from chinook_svc.restless import (
     APIManager,
     Reply,
     Runner,
+    SharedGenerations,
     WellFormed,
     add_error_handling,
     json_reply,
@@ -88,6 +89,7 @@ def build_api(
     allow_writes: bool = False,
     cache_ttl: float | None = None,
     clock: IReactorTime | None = None,
+    generations: SharedGenerations | None = None,
 ) -> APIManager:
     """An :class:`APIManager` for every Chinook table, without URL prefix.
 
@@ -100,6 +102,7 @@ def build_api(
         url_prefix="",
         cache_ttl=cache_ttl,
         clock=clock,
+        generations=generations,
     )
     for name, model in models.by_table().items():
         manager.create_api(
@@ -134,6 +137,8 @@ class ChinookApp:
             the API need; required when ``allow_writes`` or ``auth_reads``.
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
+        generations: the write generations the cache shares with the other
+            workers of the instance (``None``: a single process).
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
         aggregate_settings: its sources, for ``/openapi.json``.
         cors: which other origins browsers may let call the service (``None``: none).
@@ -158,6 +163,7 @@ class ChinookApp:
         token: bytes | None = None,
         auth_reads: bool = False,
         cache_ttl: float | None = None,
+        generations: SharedGenerations | None = None,
         aggregate: IResource | None = None,
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
@@ -178,6 +184,7 @@ class ChinookApp:
             allow_writes=allow_writes,
             cache_ttl=cache_ttl,
             clock=clock,
+            generations=generations,
         )
         # The root resource checks every request is well formed (WellFormed): not again here.
         self._api: IResource = self.manager.routes().app.resource()
