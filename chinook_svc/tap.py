@@ -47,9 +47,11 @@ from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
     SharedGenerations,
+    WatchService,
     call_deadline,
     database_threads,
     default_queue_limit,
+    invalidation_for,
     pool_size_for,
 )
 from chinook_svc.services import (
@@ -182,6 +184,11 @@ def _serve(
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    announcer, make_watcher, mechanism = invalidation_for(
+        str(engine.url.render_as_string(hide_password=False)),
+        redis=settings.cache_redis,
+        poll=settings.cache_poll,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -193,6 +200,7 @@ def _serve(
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
             generations=generations,
+            announcer=announcer,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(
@@ -230,6 +238,10 @@ def _serve(
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    cache = app.manager.cache
+    if cache is not None and make_watcher is not None:
+        # Other instances' writes: the cache is bypassed until the watcher is connected.
+        WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
 

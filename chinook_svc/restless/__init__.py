@@ -22,6 +22,7 @@ from ._engines import (
 from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
 from ._generations import SharedGenerations, create_table
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
+from ._invalidation import Announcer, WatchService, invalidation_for
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._query import Limits
@@ -36,12 +37,14 @@ from ._runner import (
 from ._schema import INLINE_INFO_KEY
 from ._sqlite import BUSY_TIMEOUT_MS, SqliteAccess, configure_sqlite
 from ._threads import DatabaseThreads, database_threads
+from ._watchers import parse_redis_url
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "INLINE_INFO_KEY",
     "INTERNAL",
     "APIManager",
+    "Announcer",
     "ApiError",
     "ApiRequest",
     "CollectionApi",
@@ -60,6 +63,7 @@ __all__ = [
     "SqliteAccess",
     "ThreadPoolRunner",
     "ValidationError",
+    "WatchService",
     "WellFormed",
     "add_error_handling",
     "api_request",
@@ -71,8 +75,10 @@ __all__ = [
     "database_threads",
     "default_queue_limit",
     "error_reply",
+    "invalidation_for",
     "is_memory_sqlite",
     "json_reply",
+    "parse_redis_url",
     "pool_size_for",
     "render_reply",
     "url_cost",
