@@ -67,8 +67,9 @@ class ResponseCache:
         self._entries: OrderedDict[Hashable, tuple[float, Representation]] = OrderedDict()
         self._bytes = 0
         self._generations = generations or SharedGenerations.private()
+        self._table = self._generations.table
         #: the shared table as last seen by this process
-        self._seen = self._generations.snapshot()
+        self._seen = self._table.raw
         #: expiries this process learned of otherwise (another instance wrote, a watcher's state)
         self._expiries = 0
         #: False while a watcher cannot vouch for freshness: lookups bypass the cache
@@ -89,18 +90,26 @@ class ResponseCache:
 
     def _current(self) -> bytes:
         """The shared table now; forget everything if it moved since last seen."""
-        seen = self._generations.snapshot()
-        if seen != self._seen:
+        seen: bytes = self._table.raw
+        if seen != self._seen and self.available:
             self._seen = seen
             self._forget()
         return seen
 
-    def get(self, key: Hashable) -> Representation | None:
-        """The fresh entry for ``key``, if any."""
+    def _resync(self) -> bool:
+        """The table moved (or the cache is unavailable): whether the cache may be used."""
         if not self.available:
             self.bypassed += 1
+            return False
+        self._seen = self._table.raw
+        self._forget()
+        return True
+
+    def get(self, key: Hashable) -> Representation | None:
+        """The fresh entry for ``key``, if any."""
+        # The hit path: one memory compare (while unavailable, ``_seen`` matches nothing).
+        if self._table.raw != self._seen and not self._resync():
             return None
-        self._current()
         entry = self._entries.get(key)
         if entry is None or entry[0] <= self._clock.seconds():
             if entry is not None:
@@ -118,7 +127,7 @@ class ResponseCache:
 
     def put(self, key: Hashable, representation: Representation, token: Token) -> None:
         """Keep ``representation`` unless a write or expiry happened since ``token``."""
-        if not self.available or token != (self._expiries, self._current()):
+        if token != (self._expiries, self._current()) or not self.available:
             return
         size = len(representation.reply.body)
         if size > self.max_bytes // 4:
@@ -141,7 +150,7 @@ class ResponseCache:
         Call it before the write's answer is sent.
         """
         self._generations.bump()
-        self._seen = self._generations.snapshot()
+        self._seen = self._table.raw
         self._forget()
 
     def expire(self) -> None:
@@ -153,6 +162,7 @@ class ResponseCache:
         """A watcher lost (``False``) or regained (``True``) its view of other instances' writes."""
         if available != self.available:
             self.available = available
+            self._seen = self._table.raw if available else b""  # b"": every lookup resyncs
             self.expire()
 
     def _forget(self) -> None:

@@ -7,8 +7,9 @@ hands its descriptor to every worker, which maps it: one 8-byte slot per
 worker, the count of writes that worker has made.  Each slot has a single
 writer (its worker's reactor thread), so a bump is a plain store into the
 mapping (no lock, no lost increment); a reader compares the whole table,
-a memory copy of ``8 x workers`` bytes with no system call, to the table it
-last saw.  Reading a slot while it is being stored may see a torn value: it
+a memory copy of ``8 x workers`` bytes with no system call (through a
+``ctypes`` array over the mapping, about twice as fast as slicing the
+``mmap``), to the table it last saw.  Reading a slot while it is being stored may see a torn value: it
 differs from the old one, so the reader forgets its entries once more than
 needed, never once too few.  A store made before the response is written
 (a system call) is visible to every other process afterwards.
@@ -19,6 +20,7 @@ process uses the same table, in private memory, with one slot.
 
 from __future__ import annotations
 
+import ctypes
 import mmap
 import os
 import struct
@@ -41,7 +43,8 @@ class SharedGenerations:
         if not 0 <= index < slots or len(memory) < slots * SLOT.size:
             raise ValueError("slot index or mapping size out of range")
         self._memory = memory
-        self._size = slots * SLOT.size
+        #: the slots as a ``ctypes`` array: ``table.raw`` is a snapshot
+        self.table = (ctypes.c_char * (slots * SLOT.size)).from_buffer(memory)
         self._offset = index * SLOT.size
         self.slots = slots
         self.index = index
@@ -58,7 +61,7 @@ class SharedGenerations:
 
     def snapshot(self) -> bytes:
         """Every slot, as bytes: equal snapshots mean no write happened in between."""
-        return self._memory[: self._size]
+        return self.table.raw
 
     def bump(self) -> None:
         """Count one write of this process (visible to the others once stored)."""
@@ -67,6 +70,7 @@ class SharedGenerations:
 
     def close(self) -> None:
         """Unmap the table."""
+        del self.table
         self._memory.close()
 
 

@@ -26,6 +26,8 @@ import sqlite3
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from ._sqlite import SqliteAccess, sqlite_uri
+
 #: The channel writes announce themselves on (PostgreSQL ``NOTIFY``, Redis ``PUBLISH``).
 CHANNEL = "chinook_cache"
 
@@ -100,7 +102,7 @@ class SqliteDataVersion:
 
     def connect(self) -> None:
         """Open the file read-only and read its version."""
-        uri = "file:" + self.path.replace("?", "%3f").replace("#", "%23") + "?mode=ro"
+        uri = sqlite_uri(self.path, SqliteAccess.READ_ONLY)  # as the service reads a user's file
         self._conn = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=1.0)
         self._version = self._read()
 
