@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/cache_consistency.py                    # both parts
     .venv/bin/python bench/cache_consistency.py --hits-only        # no server
-    .venv/bin/python bench/cache_consistency.py --before-rev main  # old code's stale rate too
+    .venv/bin/python bench/cache_consistency.py --before --wrk 5s  # main's code too; cached req/s
     .venv/bin/python bench/cache_consistency.py --db postgresql+psycopg://postgres@127.0.0.1/test
 
 1. **Hit path.** ``ResponseCache.get`` on a hit, in one process, for the
@@ -14,8 +14,12 @@
    new schema of ``--db``'s PostgreSQL database): for ``--seconds``, PATCH
    album 1's title, then read it through new connections (both workers
    answer) until the next PATCH; a read showing an older title is stale.
-   With ``--before-rev``, the same against that revision's code (exported
+   With ``--before``, the same against ``--before-rev``'s code (exported
    with ``git archive`` and put first on ``PYTHONPATH``).
+3. **Cached requests/s** (``--wrk 5s``): one process, ``wrk -t1 -c32`` on a
+   cached ``/api/albums/1``, before and after, two interleaved rounds.
+
+The reference file is ``$CHINOOK_SHARED/chinook/chinook.db`` (as for ``serve_bench.py``).
 
 Figures, not a test; traffic to 127.0.0.1 only, for a bounded time.
 """
@@ -33,11 +37,13 @@ import sys
 import tarfile
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from serve_bench import BIN, REFERENCE, ROOT, free_port
+from serve_bench import BIN, REFERENCE, ROOT, free_port, parse_wrk
 
 TOKEN = "bench-cache-token-0123456789abcdef"
 
@@ -104,8 +110,9 @@ def call(port: int, method: str, path: str, body: Any = None) -> tuple[int, Any]
         connection.close()
 
 
-def stale_rate(db_url: str, seconds: float, workdir: Path, pythonpath: str | None) -> tuple[int, int]:
-    """(stale reads, reads) after PATCHes, against two workers serving ``db_url``."""
+@contextmanager
+def serving(db_url: str, workdir: Path, pythonpath: str | None, *extra: str) -> Iterator[int]:
+    """``twistd chinook --cache-ttl 30 --allow-writes EXTRA`` on ``db_url``: its port, while up."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHINOOK_")}
     env["CHINOOK_API_TOKEN"] = TOKEN
@@ -114,7 +121,7 @@ def stale_rate(db_url: str, seconds: float, workdir: Path, pythonpath: str | Non
         env["PYTHONPATH"] = pythonpath
     args = [str(BIN / "twistd"), "-n", "--pidfile=", f"--logfile={workdir / 'twistd.log'}",
             "chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", db_url,
-            "--workers", "2", "--cache-ttl", "30", "--allow-writes"]  # fmt: skip
+            "--cache-ttl", "30", "--allow-writes", *extra]  # fmt: skip
     process = subprocess.Popen(args, cwd=workdir, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -127,24 +134,40 @@ def stale_rate(db_url: str, seconds: float, workdir: Path, pythonpath: str | Non
             if time.monotonic() > deadline or process.poll() is not None:
                 sys.exit(f"the service did not start; see {workdir / 'twistd.log'}")
             time.sleep(0.2)
-        stale = reads = 0
-        end = time.monotonic() + seconds
-        version = 0
-        while time.monotonic() < end:
-            for _ in range(10):  # both workers cache the current title
-                call(port, "GET", "/api/albums/1")
-            version += 1
-            title = f"bench {version}"
-            status, _ = call(port, "PATCH", "/api/albums/1", {"title": title})
-            assert status == 200, status
-            for _ in range(40):
-                status, body = call(port, "GET", "/api/albums/1")
-                reads += 1
-                stale += body["title"] != title
-        return stale, reads
+        yield port
     finally:
         process.terminate()
         process.wait(30)
+
+
+def stale_rate(port: int, seconds: float) -> tuple[int, int]:
+    """(stale reads, reads) after PATCHes through ``port`` (two workers behind it)."""
+    stale = reads = 0
+    end = time.monotonic() + seconds
+    version = 0
+    while time.monotonic() < end:
+        for _ in range(10):  # both workers cache the current title
+            call(port, "GET", "/api/albums/1")
+        version += 1
+        title = f"bench {version}"
+        status, _ = call(port, "PATCH", "/api/albums/1", {"title": title})
+        assert status == 200, status
+        for _ in range(40):
+            status, body = call(port, "GET", "/api/albums/1")
+            reads += 1
+            stale += body["title"] != title
+    return stale, reads
+
+
+def cached_rps(port: int, duration: str) -> float:
+    """Requests/s of ``wrk -t1 -c32`` on a cached ``/api/albums/1`` (after a 1 s warm-up)."""
+    url = f"http://127.0.0.1:{port}/api/albums/1"
+    subprocess.run(["wrk", "-t1", "-c32", "-d1s", url], check=True, capture_output=True)
+    out = subprocess.run(
+        ["wrk", "-t1", "-c32", f"-d{duration}", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    return parse_wrk(out)["rps"]
 
 
 def export(rev: str, directory: Path) -> str:
@@ -176,25 +199,40 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--db", help="a PostgreSQL URL (default: a copy of chinook.db)")
     parser.add_argument("--hits-only", action="store_true")
-    parser.add_argument("--stale-before", action="store_true", help="also run --before-rev's code")
+    parser.add_argument("--before", action="store_true", help="also serve --before-rev's code")
+    parser.add_argument("--wrk", metavar="DURATION", help="also measure cached req/s (e.g. 5s)")
     args = parser.parse_args()
     print("Hit path (ResponseCache.get on a hit, ns per hit, best of rounds):")
     for name, ns in hit_costs(args.before_rev, args.hits, args.rounds).items():
         print(f"  {name:<24} {ns:8.1f}")
     if args.hits_only:
         return 0
-    print(f"Stale reads, 2 workers, --cache-ttl 30, {args.seconds:g} s of PATCH + 40 reads:")
-    runs: list[tuple[str, str | None]] = [("after", None)]
     with tempfile.TemporaryDirectory(prefix="chinook-cache-bench-") as tmp:
-        if args.stale_before:
-            runs.insert(0, (f"before ({args.before_rev})", export(args.before_rev, Path(tmp) / "src")))
-        for name, pythonpath in runs:
+        runs: list[tuple[str, str | None]] = [("after", None)]
+        if args.before:
+            runs.insert(
+                0, (f"before ({args.before_rev})", export(args.before_rev, Path(tmp) / "src"))
+            )
+
+        def serve(pythonpath: str | None, *extra: str) -> Any:
             workdir = Path(tempfile.mkdtemp(dir=tmp))
             url, cleanup = database(args.db, workdir)
-            try:
-                stale, reads = stale_rate(url, args.seconds, workdir, pythonpath)
-            finally:
-                cleanup()
+            stack = ExitStack()
+            stack.callback(cleanup)
+            return stack, stack.enter_context(serving(url, workdir, pythonpath, *extra))
+
+        if args.wrk:
+            print(f"Cached GET /api/albums/1, 1 process, wrk -t1 -c32 -d{args.wrk} (req/s):")
+            for round_ in range(2):
+                for name, pythonpath in runs:
+                    stack, port = serve(pythonpath)
+                    with stack:
+                        print(f"  round {round_ + 1} {name:<18} {cached_rps(port, args.wrk):9.0f}")
+        print(f"Stale reads, 2 workers, --cache-ttl 30, {args.seconds:g} s of PATCH + 40 reads:")
+        for name, pythonpath in runs:
+            stack, port = serve(pythonpath, "--workers", "2")
+            with stack:
+                stale, reads = stale_rate(port, args.seconds)
             print(f"  {name:<24} {stale} stale of {reads} reads ({100 * stale / reads:.1f}%)")
     return 0
 
