@@ -109,6 +109,7 @@ class WatchService(Service):
         self._thread: threading.Thread | None = None
         #: times the watcher connected (1 + reconnections)
         self.connections = 0
+        self._said_off = False  # log "off" once per outage, not at every retry
         cache.set_available(False)  # until the watcher is connected
 
     def startService(self) -> None:
@@ -152,11 +153,13 @@ class WatchService(Service):
 
     def _connected(self) -> None:
         self.connections += 1
+        self._said_off = False
         self._cache.set_available(True)
         self.log.info("Cache invalidation by {mechanism} is on", mechanism=self._describe)
 
     def _lost(self, error: str, retry: float) -> None:
-        if self._cache.available or self.connections == 0:
+        if not self._said_off:
+            self._said_off = True
             self.log.warn(
                 "Cache invalidation by {mechanism} is off ({error}); the response cache is "
                 "bypassed until it is back (retrying in {retry}s)",
