@@ -10,8 +10,8 @@ mapping (no lock, no lost increment); a reader compares the whole table,
 a memory copy of ``8 x workers`` bytes with no system call (through a
 ``ctypes`` array over the mapping, about twice as fast as slicing the
 ``mmap``), to the table it last saw.  Reading a slot while it is being
-stored may see a torn value: it differs from the old one, so the reader forgets its entries once more than
-needed, never once too few.  A store made before the response is written
+stored may see a torn value: it differs from the old one, so the reader
+forgets its entries once more than needed, never once too few.  A store made before the response is written
 (a system call) is visible to every other process afterwards.
 
 A worker started again after a crash continues its slot's count.  A single
