@@ -4,15 +4,17 @@ The response cache of each process must forget what it holds as soon as any
 process of the instance has written, and before that write's answer leaves.
 The supervising parent creates one small file (unlinked: it has no name) and
 hands its descriptor to every worker, which maps it: one 8-byte slot per
-worker, the count of writes that worker has made.  Each slot has a single
+worker, the count of writes that worker has made. Each slot has a single
 writer (its worker's reactor thread), so a bump is a plain store into the
-mapping (no lock, no lost increment); a reader compares the whole table,
-a memory copy of ``8 x workers`` bytes with no system call (through a
-``ctypes`` array over the mapping, about twice as fast as slicing the
-``mmap``), to the table it last saw.  Reading a slot while it is being
-stored may see a torn value: it differs from the old one, so the reader
-forgets its entries once more than needed, never once too few.  A store made before the response is written
-(a system call) is visible to every other process afterwards.
+mapping (no lock, no lost increment); a reader compares the whole table, a
+memory copy of ``8 x workers`` bytes with no system call (through a ``ctypes``
+array over the mapping, about twice as fast as slicing the ``mmap``), to the
+table it last saw. Reading a slot while it is being stored may see a torn
+value, partly old and partly new: either it equals the old value (as if read
+just before the store, when no client has the answer yet) or it differs, and
+the reader forgets its entries once more than needed. A store made before
+the response is written (a system call) is visible to every other process
+afterwards.
 
 A worker started again after a crash continues its slot's count.  A single
 process uses the same table, in private memory, with one slot.
