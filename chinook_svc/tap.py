@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from contextlib import ExitStack
 from typing import Any
 
-import attrs
 from sqlalchemy.engine import Engine
 from twisted.application import strports
 from twisted.application.service import MultiService
@@ -48,9 +47,12 @@ from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
 from chinook_svc.restless import (
+    SharedGenerations,
+    WatchService,
     call_deadline,
     database_threads,
     default_queue_limit,
+    invalidation_for,
     pool_size_for,
 )
 from chinook_svc.services import (
@@ -104,13 +106,16 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
     With ``settings.workers > 1`` this is the supervising parent of that many
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
-    inherited listening socket's descriptor and family) instead of binding.
+    inherited listening socket's descriptor and family) instead of binding,
+    and ``generations``, the write generations its response cache shares
+    with the other workers.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -149,7 +154,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt)
+        service = _serve(settings, reactor, engine, health_engine, adopt, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -160,6 +165,7 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -182,6 +188,11 @@ def _serve(
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
     models = served_models(settings, engine)
+    announcer, make_watcher, mechanism = invalidation_for(
+        str(engine.url.render_as_string(hide_password=False)),
+        redis=settings.cache_redis,
+        poll=settings.cache_poll,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -192,6 +203,8 @@ def _serve(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            generations=generations,
+            announcer=announcer,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(
@@ -230,13 +243,12 @@ def _serve(
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    cache = app.manager.cache
+    if cache is not None and make_watcher is not None:
+        # Other instances' writes: the cache is bypassed until the watcher is connected.
+        WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
-
-
-def choice_for(settings: Settings) -> Choice:
-    """The reflection options of ``settings`` (each is the setting of the same name)."""
-    return Choice(**{f.name: getattr(settings, f.name) for f in attrs.fields(Choice)})
 
 
 def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
@@ -248,7 +260,7 @@ def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
     if not settings.reflect:
         return None
     try:
-        return reflect_models(engine, choice_for(settings))
+        return reflect_models(engine, Choice.of(settings))
     except ReflectionError as e:
         raise usage.UsageError(str(e)) from None
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...

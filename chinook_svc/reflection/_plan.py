@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from attrs import define, field, frozen
+from attrs import define, field, fields, frozen
 from sqlalchemy import Column, Integer, MetaData, PrimaryKeyConstraint, Table
 from sqlalchemy.schema import ForeignKeyConstraint
 
@@ -42,6 +43,11 @@ class Choice:
     schema: str | None = None
     exclude_columns: tuple[str, ...] = ()
     inline_to_many: bool = False
+
+    @classmethod
+    def of(cls, settings: Any) -> Choice:
+        """The reflection options of ``settings`` (each is the setting of the same name)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 @frozen
