@@ -31,7 +31,7 @@ body: writes under ``/api/`` with the token, on a service with writes on.
 from __future__ import annotations
 
 import os
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from klein import Klein
@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
-from chinook_svc.models import Edition, detect_edition, models_for
+from chinook_svc.models import detect_edition, models_for
 from chinook_svc.restless import (
     Announcer,
     ApiError,
@@ -64,44 +64,10 @@ from .cors import CorsPolicy, CorsResource
 from .docs import CONTENT_SECURITY_POLICY, START, asset, page, swagger_ui_directory
 from .health import HEALTH_TIMEOUT, HealthCheck
 from .openapi import bearer_methods, for_mount, service_document
+from .served import EXCLUDE_INLINE, READ_ONLY, READ_WRITE, ServedModels, api_options
 
-#: Relations kept out of inline objects (they are large), still served at their URLs.
-#: An album's objects embed its artist but not its tracks, as the protocol's example shows.
-EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
-    "albums": ("tracks",),
-    "genres": ("tracks",),
-    "media_types": ("tracks",),
-    "playlists": ("tracks",),
-}
-
-
-READ_ONLY = ("GET",)
-READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
 #: The methods whose body the API reads.
 BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
-
-
-class ServedModels(Protocol):
-    """The mapped classes a service serves: Chinook's (``models``) or reflected ones."""
-
-    @property
-    def edition(self) -> Edition:
-        """What ``/`` and ``/healthz`` call the database."""
-
-    def by_table(self) -> dict[str, Any]:
-        """Collection name -> mapped class."""
-
-
-def api_options(models: ServedModels, name: str, allow_writes: bool) -> dict[str, Any]:
-    """``create_api`` options of collection ``name``: the models' own, else Chinook's."""
-    own = getattr(models, "api_options", None)
-    if own is not None:
-        options: dict[str, Any] = own(name, allow_writes)
-        return options
-    return {
-        "methods": READ_WRITE if allow_writes else READ_ONLY,
-        "exclude_inline": EXCLUDE_INLINE.get(name, ()),
-    }
 
 
 def build_api(
@@ -395,6 +361,8 @@ __all__ = [
     "BODY_METHODS",
     "EXCLUDE_INLINE",
     "HEALTH_TIMEOUT",
+    "READ_ONLY",
+    "READ_WRITE",
     "ChinookApp",
     "ServedModels",
     "api_options",
