@@ -142,7 +142,7 @@ class Settings:
         None, whole_number(None),
         "Requests that may wait for a database thread, per lane (cheap, heavy); more get 503",
         cli="queue-limit", env="CHINOOK_QUEUE_LIMIT", cfg_keys=("QUEUE_LIMIT",),
-        toml_key="queue_limit", metavar="N", unset="4 per database thread, at least 16",
+        toml_key="queue_limit", metavar="N", unset="16 per database thread, at least 64",
     )
     heavy_threads: int | None = setting(
         None, whole_number(MAX_THREADS),
