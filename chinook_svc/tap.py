@@ -43,6 +43,8 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
+from chinook_svc.log_format import JSON, LoggedService, json_observer_for
+from chinook_svc.log_output import LineWriter
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
@@ -58,6 +60,7 @@ from chinook_svc.services import (
     SequentialService,
     with_backlog,
 )
+from chinook_svc.web.access_log import STDOUT, open_access_log
 from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
 from chinook_svc.web.cors import CorsPolicy
 from chinook_svc.web.edge import EdgeLimits
@@ -102,13 +105,15 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    stdout_fd: int = 1,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
     With ``settings.workers > 1`` this is the supervising parent of that many
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
-    inherited listening socket's descriptor and family) instead of binding.
+    inherited listening socket's descriptor and family) instead of binding,
+    and ``stdout_fd``, where its access log's standard output is.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -145,7 +150,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt)
+        service = _serve(settings, reactor, engine, health_engine, adopt, stdout_fd)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -156,6 +161,7 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    stdout_fd: int = 1,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -199,12 +205,16 @@ def _serve(
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
+    try:
+        access_log = open_access_log(settings.access_log, reactor, settings.log_format, stdout_fd)
+    except OSError as e:
+        raise usage.UsageError(f"cannot open the access log: {e}") from None
     site = TrackingSite(
         app.resource(),
         in_flight,
         reactor=reactor,
         verbose=settings.debug,
-        access_log=settings.access_log,
+        access_log=access_log,
         limits=edge_limits(settings),
         body_policy=app.body_policy,
     )
@@ -321,6 +331,7 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
+        access_out=LineWriter(1) if settings.access_log == STDOUT else None,
     ).setServiceParent(top)
     return top
 
@@ -329,16 +340,22 @@ def makeService(options: Options) -> MultiService:
     """The service ``twistd chinook`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message
-    (``SystemExit``) rather than a traceback.
+    (``SystemExit``) rather than a traceback.  With ``--log-format json`` the
+    service is wrapped in a :class:`~chinook_svc.log_format.LoggedService`
+    that has twistd log through the JSON observer.
     """
     from twisted.internet import reactor
 
     try:
-        return build_service(
+        service = build_service(
             options.settings, reactor, given=options.given, environ=options._environ
         )
     except usage.UsageError as e:
         raise SystemExit(f"twistd chinook: {e}") from None
+    if options.settings.log_format == JSON:
+        # twistd starts logging after this returns, to the application's observer.
+        return LoggedService(service, json_observer_for(getattr(options, "parent", None)))
+    return service
 
 
 __all__ = ["Options", "build_service", "makeService"]

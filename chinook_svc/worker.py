@@ -48,15 +48,23 @@ def main(argv: list[str]) -> int:
     from twisted.internet import reactor, stdio
 
     from chinook_svc.config import load_settings
+    from chinook_svc.log_format import JSON, JsonLogObserver
+    from chinook_svc.log_output import LineWriter
     from chinook_svc.tap import build_service
-    from chinook_svc.workers import OPTIONS_ENV, SOCKET_FD
+    from chinook_svc.workers import ACCESS_FD_ENV, INDEX_ENV, OPTIONS_ENV, SOCKET_FD
 
-    # No timestamps: the parent's log adds its own to every relayed line.
-    observer = FileLogObserver(sys.stdout, _line)
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     family = socket.AddressFamily[argv[1]]
     settings = load_settings(json.loads(os.environ[OPTIONS_ENV]), os.environ)
-    service = build_service(settings, reactor, adopt=(SOCKET_FD, family))
+    observer: Any
+    if settings.log_format == JSON:
+        # One JSON object a line, which the parent writes out as it is.
+        observer = JsonLogObserver(LineWriter(1), worker=int(os.environ.get(INDEX_ENV, "0")))
+    else:
+        # No timestamps: the parent's log adds its own to every relayed line.
+        observer = FileLogObserver(sys.stdout, _line)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    stdout_fd = int(os.environ.get(ACCESS_FD_ENV, "1"))
+    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), stdout_fd=stdout_fd)
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor
