@@ -83,7 +83,7 @@ def event_object(event: dict[str, Any], worker: int | None = None) -> dict[str, 
     level = event.get("log_level")
     out: dict[str, Any] = {
         "timestamp": iso_time(event.get("log_time") or 0.0),
-        "level": level.name if isinstance(level, LogLevel) else "info",
+        "level": getattr(level, "name", "info"),
         "namespace": event.get("log_namespace", "-"),
         "message": formatEvent(event),
     }
@@ -204,8 +204,8 @@ def json_observer_for(twistd_options: Any) -> JsonLogObserver:
     if logfile and logfile != "-":
         return JsonLogObserver(LineWriter.append_to(logfile))
     if logfile == "-" or nodaemon:
-        sys.stdout.flush()
-        return JsonLogObserver(LineWriter(sys.stdout.fileno()))
+        sys.stdout.flush()  # what was printed before goes first
+        return JsonLogObserver(LineWriter(1))
     return JsonLogObserver(LineWriter.append_to("twistd.log"))
 
 

@@ -45,6 +45,7 @@ from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request
 
+from chinook_svc.log_context import request_id_of
 from chinook_svc.restless import INTERNAL, json_reply, write_reply
 
 from .edge import BodyPolicy, EdgeLimits, error_bytes
@@ -311,10 +312,11 @@ class EdgeRequest(Request):
     def processingFailed(self, reason: Failure) -> Failure:
         """An error escaped the resource: log it, answer a JSON 500 (or abort if started)."""
         self._log.failure(
-            "Unhandled error on {method} {uri}",
+            "Unhandled error on {method} {uri} (request {request_id})",
             reason,
             method=self.method.decode("ascii", "replace"),
             uri=self.uri.decode("ascii", "replace"),
+            request_id=request_id_of(self),
         )
         if self.startedWriting:
             cast(Any, self.channel).transport.abortConnection()
