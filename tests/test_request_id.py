@@ -108,3 +108,17 @@ def test_the_request_id_follows_the_handler_across_awaits() -> None:
     generated = exchange(site, get("/context"), clock, 0.02)
     sent = header(generated, b"x-request-id")
     assert sent is not None and b"\r\n20\r\n" + sent + b"\r\n" in generated
+
+
+def test_answers_the_connection_gives_itself_have_an_id() -> None:
+    """413 (body too large, the head read: the client's ID) and 431 (a fresh one)."""
+    site, _, _, _ = traced_site()
+    raw = b"POST /ok HTTP/1.1\r\nHost: t\r\nX-Request-ID: big-1\r\nContent-Length: 99999999\r\n\r\n"
+    response = exchange(site, raw)
+    assert response.startswith(b"HTTP/1.1 413 ")
+    assert header(response, b"x-request-id") == b"big-1"
+    many = get("/ok", *(f"X-Filler-{i}: x" for i in range(200)))
+    response = exchange(site, many)
+    assert response.startswith(b"HTTP/1.1 431 ")
+    sent = header(response, b"x-request-id")
+    assert sent is not None and HEX32.fullmatch(sent)

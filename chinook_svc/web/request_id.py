@@ -14,35 +14,20 @@ that request, and the ``/aggregate`` calls it makes upstream, carry it.
 
 from __future__ import annotations
 
-import re
 import time
-import uuid
-from collections.abc import Sequence
 from contextvars import copy_context
 
-from chinook_svc.log_context import REQUEST_ID
+from chinook_svc.log_context import (
+    MAX_LENGTH,
+    REQUEST_ID,
+    SAFE,
+    accept_request_id,
+    new_request_id,
+)
 
 from .channel import EdgeRequest
 
 HEADER = b"x-request-id"
-#: The longest client-chosen ID kept.
-MAX_LENGTH = 128
-#: What a client-chosen ID may be made of.
-SAFE = re.compile(rb"[A-Za-z0-9._:+=/@-]{1,%d}" % MAX_LENGTH)
-
-
-def new_request_id() -> str:
-    """A fresh ID: 32 hex digits."""
-    return uuid.uuid4().hex
-
-
-def accept_request_id(given: Sequence[bytes] | None) -> str:
-    """The client's ID when there is exactly one and it is safe, else a fresh one."""
-    if given is not None and len(given) == 1:
-        value = given[0].strip()
-        if SAFE.fullmatch(value):
-            return value.decode("ascii")
-    return new_request_id()
 
 
 class TracedRequest(EdgeRequest):
@@ -74,4 +59,11 @@ class TracedRequest(EdgeRequest):
         super().write(data)
 
 
-__all__ = ["HEADER", "MAX_LENGTH", "TracedRequest", "accept_request_id", "new_request_id"]
+__all__ = [
+    "HEADER",
+    "MAX_LENGTH",
+    "SAFE",
+    "TracedRequest",
+    "accept_request_id",
+    "new_request_id",
+]
