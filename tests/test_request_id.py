@@ -8,13 +8,21 @@ upstream, are in ``tests/test_logs_service.py``.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
+from openapi_spec_validator import validate
+from twisted.internet.task import Clock
 from twisted.logger import capturedLogs
 
+from chinook_svc.database import open_engine
+from chinook_svc.restless import InlineRunner
+from chinook_svc.web.app import ChinookApp
 from chinook_svc.web.request_id import MAX_LENGTH, accept_request_id, new_request_id
 
 from .log_support import exchange, get, header, read_all, traced_site
+from .restless_client import Client
+from .service_support import make_tiny_chinook
 
 HEX32 = re.compile(rb"[0-9a-f]{32}")
 
@@ -122,3 +130,24 @@ def test_answers_the_connection_gives_itself_have_an_id() -> None:
     assert response.startswith(b"HTTP/1.1 431 ")
     sent = header(response, b"x-request-id")
     assert sent is not None and HEX32.fullmatch(sent)
+
+
+def test_the_openapi_document_describes_the_header_on_every_response(tmp_path: Path) -> None:
+    """Every response of /openapi.json (inline or a shared component) names X-Request-ID."""
+    engine = open_engine(make_tiny_chinook(tmp_path / "tiny.db"))
+    try:
+        app = ChinookApp(engine, InlineRunner(), Clock())
+        document = Client(app.resource()).get("/openapi.json").json
+    finally:
+        engine.dispose()
+    validate(document)
+    ref = {"$ref": "#/components/headers/X-Request-ID"}
+    assert document["components"]["headers"]["X-Request-ID"]["schema"]["type"] == "string"
+    responses = list(document["components"].get("responses", {}).values())
+    for item in document["paths"].values():
+        for operation in item.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                responses += operation["responses"].values()
+    assert len(responses) > 20
+    for response in responses:
+        assert "$ref" in response or response["headers"]["X-Request-ID"] == ref, response

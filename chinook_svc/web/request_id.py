@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from contextvars import copy_context
+from typing import Any
 
 from chinook_svc.log_context import (
     MAX_LENGTH,
@@ -28,6 +29,41 @@ from chinook_svc.log_context import (
 from .channel import EdgeRequest
 
 HEADER = b"x-request-id"
+
+
+#: The OpenAPI description of the header every answer carries.
+HEADER_DOCUMENT = {
+    "description": "the request's ID: the client's X-Request-ID when safe, else a new one",
+    "schema": {"type": "string", "pattern": f"^{SAFE.pattern.decode('ascii')}$"},
+}
+
+
+def _with_header(response: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in response:  # described in components.responses, which get it there
+        return response
+    ref = {"$ref": "#/components/headers/X-Request-ID"}
+    return {**response, "headers": {**response.get("headers", {}), "X-Request-ID": ref}}
+
+
+def document_request_id(document: dict[str, Any]) -> dict[str, Any]:
+    """``document`` (OpenAPI) with ``X-Request-ID`` on every response it describes."""
+    components = dict(document.get("components", {}))
+    components["headers"] = {**components.get("headers", {}), "X-Request-ID": HEADER_DOCUMENT}
+    components["responses"] = {
+        name: _with_header(r) for name, r in components.get("responses", {}).items()
+    }
+    paths = {
+        path: {
+            key: (
+                {**op, "responses": {c: _with_header(r) for c, r in op["responses"].items()}}
+                if isinstance(op, dict) and "responses" in op
+                else op
+            )
+            for key, op in item.items()
+        }
+        for path, item in document.get("paths", {}).items()
+    }
+    return {**document, "components": components, "paths": paths}
 
 
 class TracedRequest(EdgeRequest):
@@ -65,5 +101,6 @@ __all__ = [
     "SAFE",
     "TracedRequest",
     "accept_request_id",
+    "document_request_id",
     "new_request_id",
 ]
