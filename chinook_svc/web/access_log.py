@@ -33,7 +33,7 @@ import orjson
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from chinook_svc.log_context import request_id_of
-from chinook_svc.log_format import JSON, iso_time
+from chinook_svc.log_format import JSON
 from chinook_svc.log_output import LineWriter
 
 #: Seconds a line may wait in the buffer.
@@ -43,10 +43,12 @@ STDOUT, OFF = "-", "off"
 NAMESPACE = "chinook_svc.access"
 
 _UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
+#: The bytes written as they are.
+_SAFE = bytes(b for b in range(0x20, 0x7F) if b not in b'"\\')
 
 
 def _escape(value: bytes) -> bytes:
-    if _UNSAFE.search(value) is None:
+    if not value.translate(None, _SAFE):  # nothing left once the safe bytes are deleted
         return value
     return _UNSAFE.sub(lambda m: b"\\x%02x" % m.group()[0], value)
 
@@ -79,15 +81,21 @@ class AccessLog:
         self._timer: IDelayedCall | None = None
         self._second = -1
         self._stamp = b""
+        self._iso = ""
 
     def _date(self, now: float) -> bytes:
         second = int(now)
         if second != self._second:
             self._second = second
-            self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", time.gmtime(second)).encode(
-                "ascii"
-            )
+            utc = time.gmtime(second)
+            self._stamp = time.strftime("[%d/%b/%Y:%H:%M:%S +0000]", utc).encode("ascii")
+            self._iso = time.strftime("%Y-%m-%dT%H:%M:%S", utc)
         return self._stamp
+
+    def _timestamp(self, now: float) -> str:
+        """``iso_time(now)``, from the second's text :meth:`_date` keeps."""
+        self._date(now)
+        return f"{self._iso}.{int((now - int(now)) * 1000):03d}Z"
 
     def line(self, request: Any) -> bytes:
         """The line of a finished ``request``."""
@@ -117,7 +125,7 @@ class AccessLog:
             return text + b"\n"
         return orjson.dumps(
             {
-                "timestamp": iso_time(now),
+                "timestamp": self._timestamp(now),
                 "level": "info",
                 "namespace": NAMESPACE,
                 "message": text.decode("ascii"),
