@@ -13,16 +13,21 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 from twisted.internet.task import Clock
-from twisted.logger import capturedLogs
+from twisted.internet.testing import MemoryReactorClock
+from twisted.logger import capturedLogs, formatEvent
+from twisted.web.resource import Resource
 
 from chinook_svc.database import open_engine
 from chinook_svc.restless import InlineRunner
+from chinook_svc.web.admission import AdmissionGate
 from chinook_svc.web.app import ChinookApp
 from chinook_svc.web.request_id import MAX_LENGTH, accept_request_id, new_request_id
+from chinook_svc.web.site import InFlight, TrackingSite
 
 from .log_support import exchange, get, header, read_all, traced_site
 from .restless_client import Client
 from .service_support import make_tiny_chinook
+from .test_overload import make_runner
 
 HEX32 = re.compile(rb"[0-9a-f]{32}")
 
@@ -151,3 +156,22 @@ def test_the_openapi_document_describes_the_header_on_every_response(tmp_path: P
     assert len(responses) > 20
     for response in responses:
         assert "$ref" in response or response["headers"]["X-Request-ID"] == ref, response
+
+
+def test_an_admission_503_has_the_id_and_its_log_line_names_it() -> None:
+    """The gate's prepared 503 carries X-Request-ID; the (rate-limited) line names the request."""
+    runner, _, _ = make_runner(1, queue_limit=1)
+    runner.run(lambda: None)  # the one thread, held
+    runner.run(lambda: None)  # the queue, full
+    clock = MemoryReactorClock()
+    gate = AdmissionGate(Resource(), runner, clock, pause=0)
+    root = Resource()
+    root.putChild(b"api", gate)
+    site = TrackingSite(root, InFlight(), reactor=clock)
+    with capturedLogs() as events:
+        response = exchange(site, get("/api/albums", "X-Request-ID: shed-1"))
+    assert response.startswith(b"HTTP/1.1 503 ")
+    assert header(response, b"x-request-id") == b"shed-1"
+    (line,) = [e for e in events if e.get("kind") == "overloaded"]
+    assert line["request_id"] == "shed-1"
+    assert formatEvent(line).endswith("(request shed-1)")
