@@ -132,8 +132,9 @@ class JsonLogObserver:
     """Writes each event as a line of JSON through a :class:`LineWriter`.
 
     Args:
-        writer: where the lines go (written at once, after any buffered
-            access-log lines).
+        writer: where the lines go, each written at once (the access log
+            buffers its lines up to 0.1 s, so a log line may come before
+            the access lines of requests that ended just before it).
         worker: the worker number added to every line (``None``: not a worker).
     """
 
