@@ -10,7 +10,8 @@ One ``twistd -n chinook`` per variant runs at the same time, each on its own
 copy of the database: ``--access-log off``, ``--access-log -`` (the default,
 text, standard output) and ``--access-log - --log-format json``; standard
 output goes to a file, as it would to a log collector.  For each endpoint,
-each round runs ``wrk`` against every variant in turn (so the machine's
+each round runs ``wrk`` against every variant in turn, starting with another
+variant each round (so the machine's
 noise spreads over all of them), and the table gives each run's requests/s
 and the service's CPU time per request (user + system, from ``/proc``: far
 less sensitive than requests/s to what else runs on the machine), then, per
@@ -142,7 +143,9 @@ def main() -> int:
                 cpu_ratios: dict[str, list[float]] = {v: [] for v in variants[1:]}
                 for round_ in range(1, args.rounds + 1):
                     rps, cpu = {}, {}
-                    for variant in variants:
+                    # Each round starts with another variant: no variant always goes first.
+                    shift = (round_ - 1) % len(variants)
+                    for variant in variants[shift:] + variants[:shift]:
                         process, port = services[variant]
                         url = f"http://127.0.0.1:{port}{ENDPOINTS[name]}"
                         urllib.request.urlopen(url, timeout=10).read()  # warm up

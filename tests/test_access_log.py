@@ -15,7 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from twisted.internet.testing import MemoryReactorClock
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
 
 from chinook_svc.log_output import PIPE_BUF, LineWriter
 from chinook_svc.web.access_log import (
@@ -179,3 +182,19 @@ def test_open_access_log(tmp_path: Path) -> None:
     trigger(*args, **kwargs)
     assert path.read_bytes() == b"earlier\nline\n"
     assert access_log.writer.closed
+
+
+def test_a_client_gone_before_the_answer_is_a_499_line() -> None:
+    """The connection closes while the handler waits: one line, status 499, 0 bytes."""
+    site, clock, access_log, read_fd = traced_site()
+    address = IPv4Address("TCP", "127.0.0.1", 40000)
+    channel = site.buildProtocol(address)
+    channel.makeConnection(StringTransport(peerAddress=address))
+    channel.dataReceived(get("/slow", "X-Request-ID: gone-1"))
+    channel.connectionLost(Failure(ConnectionDone()))
+    clock.advance(1)  # the handler's wait ends; nothing more is logged
+    access_log.flush()
+    (line,) = read_all(read_fd).splitlines()
+    found = LINE.fullmatch(line)
+    assert found is not None, line
+    assert (found["status"], found["bytes"], found["id"]) == (b"499", b"0", b"gone-1")

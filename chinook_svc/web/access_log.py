@@ -9,6 +9,9 @@ connection, to the microsecond) and its request ID::
 
 (one line, cut in two here).
 
+A request whose client went away before its answer was complete is logged
+with status :data:`CLIENT_GONE` (499, as nginx does) and the bytes sent so far.
+
 Bytes a client chose (the request line, ``Referer``, ``User-Agent``) are
 written with ``"``, ``\\`` and every byte outside printable ASCII escaped as
 ``\\xNN``, so a line is always one line.  With ``--log-format json`` a line
@@ -41,6 +44,8 @@ FLUSH_SECONDS = 0.1
 #: The ``--access-log`` values that are not files.
 STDOUT, OFF = "-", "off"
 NAMESPACE = "chinook_svc.access"
+#: The status logged for a request whose client went away first (nginx's).
+CLIENT_GONE = 499
 
 _UNSAFE = re.compile(rb'[^\x20-\x7e]|["\\]')
 #: The bytes written as they are.
@@ -97,8 +102,8 @@ class AccessLog:
         self._date(now)
         return f"{self._iso}.{int((now - int(now)) * 1000):03d}Z"
 
-    def line(self, request: Any) -> bytes:
-        """The line of a finished ``request``."""
+    def line(self, request: Any, status: int | None = None) -> bytes:
+        """The line of a finished ``request`` (``status``: instead of the request's)."""
         now = self._clock.seconds()
         started = getattr(request, "started_at", None)
         seconds = now - started if started is not None else 0.0
@@ -114,7 +119,7 @@ class AccessLog:
             host_bytes,
             self._date(now),
             _escape(first_line),
-            request.code,
+            request.code if status is None else status,
             request.sentLength,
             _escape(referer),
             _escape(agent),
@@ -134,7 +139,7 @@ class AccessLog:
                 "method": request.method.decode("latin-1"),
                 "uri": request.uri.decode("latin-1"),
                 "protocol": request.clientproto.decode("latin-1"),
-                "status": request.code,
+                "status": request.code if status is None else status,
                 "bytes": request.sentLength,
                 "referer": referer.decode("latin-1"),
                 "user_agent": agent.decode("latin-1"),
@@ -143,9 +148,9 @@ class AccessLog:
             option=orjson.OPT_APPEND_NEWLINE,
         )
 
-    def log(self, request: Any) -> None:
+    def log(self, request: Any, status: int | None = None) -> None:
         """Buffer the line of ``request``; make sure it goes out soon."""
-        self.writer.write(self.line(request))
+        self.writer.write(self.line(request, status))
         if self._timer is None and self.writer.pending:
             self._timer = self._clock.callLater(FLUSH_SECONDS, self.flush)
 
@@ -186,6 +191,7 @@ def open_access_log(
 
 
 __all__ = [
+    "CLIENT_GONE",
     "FLUSH_SECONDS",
     "OFF",
     "STDOUT",

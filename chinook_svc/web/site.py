@@ -26,7 +26,7 @@ from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
-from .access_log import AccessLog
+from .access_log import CLIENT_GONE, AccessLog
 from .channel import EdgeChannel
 from .edge import BodyPolicy, EdgeLimits, any_body
 from .request_id import TracedRequest
@@ -161,10 +161,17 @@ class TrackingSite(Site):
     def getResourceFor(self, request: Request) -> IResource:
         """Count the request, then look its resource up as ``Site`` does."""
         self.in_flight.started(request)
+        if self.access_log is not None:
+            request.notifyFinish().addErrback(self._client_gone, request)
         if self.verbose:
             started = self._clock.seconds()
             request.notifyFinish().addBoth(self._log_request, request, started)
         return super().getResourceFor(request)
+
+    def _client_gone(self, reason: object, request: Request) -> None:
+        """The client went away before the answer was complete: a 499 access line."""
+        if self.access_log is not None:
+            self.access_log.log(request, CLIENT_GONE)
 
     def _log_request(self, result: object, request: Request, started: float) -> None:
         self.timing_log.debug(
