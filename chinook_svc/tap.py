@@ -48,9 +48,12 @@ from chinook_svc.log_output import LineWriter
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
+    SharedGenerations,
+    WatchService,
     call_deadline,
     database_threads,
     default_queue_limit,
+    invalidation_for,
     pool_size_for,
 )
 from chinook_svc.services import (
@@ -106,6 +109,7 @@ def build_service(
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
     stdout_fd: int = 1,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
@@ -113,7 +117,9 @@ def build_service(
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
     inherited listening socket's descriptor and family) instead of binding,
-    and ``stdout_fd``, where its access log's standard output is.
+    and ``stdout_fd``, where its access log's standard output is, and
+    ``generations``, the write generations its response cache shares with the
+    other workers.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -150,7 +156,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt, stdout_fd)
+        service = _serve(settings, reactor, engine, health_engine, adopt, stdout_fd, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -162,6 +168,7 @@ def _serve(
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
     stdout_fd: int = 1,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -183,6 +190,11 @@ def _serve(
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    announcer, make_watcher, mechanism = invalidation_for(
+        str(engine.url.render_as_string(hide_password=False)),
+        redis=settings.cache_redis,
+        poll=settings.cache_poll,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -193,6 +205,8 @@ def _serve(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            generations=generations,
+            announcer=announcer,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(
@@ -234,6 +248,10 @@ def _serve(
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    cache = app.manager.cache
+    if cache is not None and make_watcher is not None:
+        # Other instances' writes: the cache is bypassed until the watcher is connected.
+        WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
 

@@ -50,8 +50,16 @@ def main(argv: list[str]) -> int:
     from chinook_svc.config import load_settings
     from chinook_svc.log_format import JSON, JsonLogObserver
     from chinook_svc.log_output import LineWriter
+    from chinook_svc.restless import SharedGenerations
     from chinook_svc.tap import build_service
-    from chinook_svc.workers import ACCESS_FD_ENV, INDEX_ENV, OPTIONS_ENV, SOCKET_FD
+    from chinook_svc.workers import (
+        ACCESS_FD_ENV,
+        GENERATIONS_ENV,
+        GENERATIONS_FD,
+        INDEX_ENV,
+        OPTIONS_ENV,
+        SOCKET_FD,
+    )
 
     family = socket.AddressFamily[argv[1]]
     settings = load_settings(json.loads(os.environ[OPTIONS_ENV]), os.environ)
@@ -63,8 +71,19 @@ def main(argv: list[str]) -> int:
         # No timestamps: the parent's log adds its own to every relayed line.
         observer = FileLogObserver(sys.stdout, _line)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    generations = None
+    if GENERATIONS_ENV in os.environ:  # one slot per worker, this one's at its index
+        generations = SharedGenerations.from_descriptor(
+            GENERATIONS_FD, int(os.environ[GENERATIONS_ENV]), int(os.environ[INDEX_ENV])
+        )
     stdout_fd = int(os.environ.get(ACCESS_FD_ENV, "1"))
-    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), stdout_fd=stdout_fd)
+    service = build_service(
+        settings,
+        reactor,
+        adopt=(SOCKET_FD, family),
+        generations=generations,
+        stdout_fd=stdout_fd,
+    )
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor

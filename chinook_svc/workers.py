@@ -10,7 +10,11 @@ connections among them.  The parent only supervises:
 * workers watch a pipe from the parent (their standard input) and stop when
   it closes, so they never outlive the parent, even one killed by SIGKILL;
 * on SIGTERM the parent asks every worker to stop (each drains its in-flight
-  requests), waits for them, then exits.
+  requests), waits for them, then exits;
+* the parent creates the workers' shared write-generation table (one slot
+  per worker, ``restless._generations``) and hands it to each as descriptor 4,
+  so a write in one worker empties every worker's response cache before its
+  answer is sent.
 
 Workers log to their standard output; the parent relays each line to its own
 log, prefixed with the worker's number.
@@ -36,6 +40,7 @@ from twisted.python.failure import Failure
 
 from chinook_svc.log_format import relayed_event
 from chinook_svc.log_output import LineWriter
+from chinook_svc.restless import create_table
 
 #: Environment variables a worker reads: its settings (JSON) and its number.
 OPTIONS_ENV = "CHINOOK_WORKER_OPTIONS"
@@ -44,8 +49,12 @@ INDEX_ENV = "CHINOOK_WORKER_INDEX"
 ACCESS_FD_ENV = "CHINOOK_WORKER_ACCESS_FD"
 #: The descriptor the listening socket has in a worker.
 SOCKET_FD = 3
+#: The descriptor of the shared write-generation table (``restless._generations``) in a
+#: worker, and the environment variable giving its number of slots.
+GENERATIONS_FD = 4
+GENERATIONS_ENV = "CHINOOK_WORKER_GENERATIONS"
 #: A worker's access log, when it goes to standard output: a pipe the parent copies out.
-ACCESS_FD = 4
+ACCESS_FD = 5
 
 #: Restart delays: first, growth factor, cap; a worker alive this long resets them.
 FIRST_DELAY, GROWTH, MAX_DELAY, STABLE_AFTER = 0.5, 2.0, 10.0, 30.0
@@ -144,6 +153,8 @@ class WorkerPoolService(Service):
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
         self._started_at: dict[int, float] = {}
         self._pending: dict[int, Any] = {}
+        #: the shared write-generation table's descriptor (while workers run)
+        self.generations_fd: int | None = None
 
     def startService(self) -> None:
         """Bind (without accepting), then start the workers."""
@@ -163,6 +174,7 @@ class WorkerPoolService(Service):
             address=port.getHost(),
             count=self.count,
         )
+        self.generations_fd = create_table(self.count)
         for index in range(self.count):
             self.spawn(index)
 
@@ -176,9 +188,12 @@ class WorkerPoolService(Service):
             **self.environ,
             OPTIONS_ENV: json.dumps(self.options),
             INDEX_ENV: str(index),
+            GENERATIONS_ENV: str(self.count),
             "PYTHONUNBUFFERED": "1",
         }
         child_fds: dict[int, str | int] = {0: "w", 1: "r", 2: "r", SOCKET_FD: self.port.fileno()}
+        if self.generations_fd is not None:
+            child_fds[GENERATIONS_FD] = self.generations_fd
         if self.access_out is not None:
             child_fds[ACCESS_FD] = "r"
             env[ACCESS_FD_ENV] = str(ACCESS_FD)
@@ -231,6 +246,9 @@ class WorkerPoolService(Service):
             if self.port is not None:
                 self.port.stopListening()
                 self.port = None
+            if self.generations_fd is not None:
+                os.close(self.generations_fd)
+                self.generations_fd = None
             if self.after_stop is not None:
                 self.after_stop()
             self.log.info("All workers stopped")
@@ -259,6 +277,8 @@ def worker_pid() -> int:
 __all__ = [
     "ACCESS_FD",
     "ACCESS_FD_ENV",
+    "GENERATIONS_ENV",
+    "GENERATIONS_FD",
     "INDEX_ENV",
     "OPTIONS_ENV",
     "SOCKET_FD",
