@@ -192,13 +192,23 @@ def test_request_ids_across_workers_and_an_upstream(
     ids: dict[str, str] = {}
     pids: set[int] = set()
     with running(args, tmp_path) as service:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while len(pids) < 2 and time.monotonic() < deadline:  # both workers up
+            pids.add(json.loads(service.get("/healthz")[2])["pid"])
+        served: set[int] = set()
         for n in range(120):
             path = ("/healthz", "/api/genres/1", "/api/none")[n % 3]
             status, headers, body = service.get(path, f"w-{n}")
             assert headers["x-request-id"] == f"w-{n}"
             if path == "/healthz":
-                pids.add(json.loads(body)["pid"])
+                served.add(json.loads(body)["pid"])
             ids[f"w-{n}"] = path
+        n = 120
+        while served != pids and time.monotonic() < deadline + STARTUP_SECONDS:
+            # Until each worker has served a request of ours (the kernel picks the worker).
+            served.add(json.loads(service.get("/healthz", f"w-{n}")[2])["pid"])
+            ids[f"w-{n}"] = "/healthz"
+            n += 1
         status, headers, body = service.get("/aggregate", "up-1")
         assert status == 200 and headers["x-request-id"] == "up-1", body
         status, headers, body = service.get("/aggregate")
@@ -206,7 +216,7 @@ def test_request_ids_across_workers_and_an_upstream(
         assert status == 200 and HEX32.fullmatch(generated)
         ids.update({"up-1": "/aggregate", generated: "/aggregate"})
         output = service.stop()
-    assert len(pids) == 2, "both workers should have answered"
+    assert len(pids) == 2 and served == pids, "both workers should have answered"
     assert Recorder.seen == ["up-1", generated]
     if log_format == "json":
         objects = [json.loads(line) for line in output.splitlines()]
