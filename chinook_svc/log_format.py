@@ -193,6 +193,16 @@ class LoggedService(MultiService):
         super().setServiceParent(parent)
 
 
+def with_log_format(service: MultiService, log_format: str, twistd_options: Any) -> MultiService:
+    """``service``, made to have twistd log in ``log_format`` (``twistd_options``: twistd's).
+
+    Text is twistd's own log; JSON wraps ``service`` in a :class:`LoggedService`.
+    """
+    if log_format != JSON:
+        return service
+    return LoggedService(service, json_observer_for(twistd_options))
+
+
 def json_observer_for(twistd_options: Any) -> JsonLogObserver:
     """The JSON observer writing where twistd would have logged (``twistd_options``: its options).
 
@@ -222,4 +232,5 @@ __all__ = [
     "json_observer_for",
     "parse_log_format",
     "relayed_event",
+    "with_log_format",
 ]

@@ -43,10 +43,10 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
-from chinook_svc.log_format import JSON, LoggedService, json_observer_for
-from chinook_svc.log_output import LineWriter
+from chinook_svc.log_format import with_log_format
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
+from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
 from chinook_svc.restless import (
     SharedGenerations,
     WatchService,
@@ -63,7 +63,7 @@ from chinook_svc.services import (
     SequentialService,
     with_backlog,
 )
-from chinook_svc.web.access_log import STDOUT, open_access_log
+from chinook_svc.web.access_log import open_access_log, stdout_relay
 from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
 from chinook_svc.web.cors import CorsPolicy
 from chinook_svc.web.edge import EdgeLimits
@@ -117,15 +117,16 @@ def build_service(
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
     inherited listening socket's descriptor and family) instead of binding,
-    and ``stdout_fd``, where its access log's standard output is, and
     ``generations``, the write generations its response cache shares with the
-    other workers.
+    other workers, and ``stdout_fd``, its access log's standard output.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
         usage.UsageError: the database cannot be opened or served, or the
             listen description is bad.
     """
+    if settings.reflect and settings.db_url is None:
+        raise usage.UsageError("--db URL is required: which database should be reflected?")
     try:
         url = settings.db_url or sample_database_url(settings.data_dir)
     except SampleUnavailable as e:
@@ -190,6 +191,7 @@ def _serve(
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    models = served_models(settings, engine)
     announcer, make_watcher, mechanism = invalidation_for(
         str(engine.url.render_as_string(hide_password=False)),
         redis=settings.cache_redis,
@@ -213,16 +215,14 @@ def _serve(
                 settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
             ),
             health=health,
+            models=models,
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
-    try:
-        access_log = open_access_log(settings.access_log, reactor, settings.log_format, stdout_fd)
-    except OSError as e:
-        raise usage.UsageError(f"cannot open the access log: {e}") from None
+    access_log = open_access_log(settings.access_log, reactor, settings.log_format, stdout_fd)
     site = TrackingSite(
         app.resource(),
         in_flight,
@@ -254,6 +254,22 @@ def _serve(
         WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
+    """The reflected models ``twistd restless`` serves (``None``: Chinook's, detected later).
+
+    Raises:
+        usage.UsageError: nothing can be served, or the schema cannot be read.
+    """
+    if not settings.reflect:
+        return None
+    try:
+        return reflect_models(engine, Choice.of(settings))
+    except ReflectionError as e:
+        raise usage.UsageError(str(e)) from None
+    except Exception as e:  # the driver's errors: refused, no such file, bad password ...
+        raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -327,9 +343,14 @@ def _supervisor(
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
-        detect_edition(engine)
+        if settings.reflect:
+            served_models(settings, engine)
+        else:
+            detect_edition(engine)
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
+    except usage.UsageError:
+        raise
     except Exception as e:
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     finally:
@@ -349,18 +370,16 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
-        access_out=LineWriter(1) if settings.access_log == STDOUT else None,
+        access_out=stdout_relay(settings.access_log),
     ).setServiceParent(top)
     return top
 
 
-def makeService(options: Options) -> MultiService:
-    """The service ``twistd chinook`` runs, on the global reactor.
+def command_service(options: Options, command: str) -> MultiService:
+    """The service ``twistd <command>`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message
-    (``SystemExit``) rather than a traceback.  With ``--log-format json`` the
-    service is wrapped in a :class:`~chinook_svc.log_format.LoggedService`
-    that has twistd log through the JSON observer.
+    (``SystemExit``) rather than a traceback.
     """
     from twisted.internet import reactor
 
@@ -369,11 +388,13 @@ def makeService(options: Options) -> MultiService:
             options.settings, reactor, given=options.given, environ=options._environ
         )
     except usage.UsageError as e:
-        raise SystemExit(f"twistd chinook: {e}") from None
-    if options.settings.log_format == JSON:
-        # twistd starts logging after this returns, to the application's observer.
-        return LoggedService(service, json_observer_for(getattr(options, "parent", None)))
-    return service
+        raise SystemExit(f"twistd {command}: {e}") from None
+    return with_log_format(service, options.settings.log_format, getattr(options, "parent", None))
 
 
-__all__ = ["Options", "build_service", "makeService"]
+def makeService(options: Options) -> MultiService:
+    """The service ``twistd chinook`` runs (:func:`command_service`)."""
+    return command_service(options, "chinook")
+
+
+__all__ = ["Options", "build_service", "command_service", "makeService"]

@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.python import usage
 
 from chinook_svc.log_context import request_id_of
 from chinook_svc.log_format import JSON
@@ -180,14 +181,24 @@ def open_access_log(
         stdout_fd: what standard output is (a worker's pipe to its parent).
 
     Raises:
-        OSError: the file cannot be opened.
+        usage.UsageError: the file cannot be opened.
     """
     if destination == OFF:
         return None
-    writer = LineWriter(stdout_fd) if destination == STDOUT else LineWriter.append_to(destination)
+    try:
+        writer = (
+            LineWriter(stdout_fd) if destination == STDOUT else LineWriter.append_to(destination)
+        )
+    except OSError as e:
+        raise usage.UsageError(f"cannot open the access log: {e}") from None
     access_log = AccessLog(writer, reactor, log_format)
     reactor.addSystemEventTrigger("after", "shutdown", access_log.close)
     return access_log
+
+
+def stdout_relay(destination: str) -> LineWriter | None:
+    """Where the parent of workers copies their access logs: standard output, if asked for."""
+    return LineWriter(1) if destination == STDOUT else None
 
 
 __all__ = [
@@ -198,4 +209,5 @@ __all__ = [
     "AccessLog",
     "open_access_log",
     "parse_access_log",
+    "stdout_relay",
 ]

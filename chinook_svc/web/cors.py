@@ -20,7 +20,6 @@ the response cache cannot hand one origin's headers to another.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,23 +37,6 @@ EXPOSE_HEADERS = (
 )
 #: Seconds a browser may keep a preflight's answer.
 MAX_AGE = 600
-
-
-_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
-
-
-def parse_origins(value: object) -> tuple[str, ...]:
-    """Browser origins (``scheme://host[:port]``) or ``*``: a list, or text split by commas."""
-    items = value.replace(",", " ").split() if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected origins such as https://app.example.com, or *")
-    origins = []
-    for item in (i.strip().lower().rstrip("/") for i in items if i.strip()):
-        if item != "*" and not _ORIGIN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an origin (scheme://host[:port]) or *")
-        # Browsers leave the scheme's own port out of an Origin.
-        origins.append(item.removesuffix(":443" if item.startswith("https") else ":80"))
-    return tuple(dict.fromkeys(origins))
 
 
 def _methods(value: Iterable[str]) -> frozenset[str]:
@@ -186,5 +168,4 @@ __all__ = [
     "MAX_AGE",
     "CorsPolicy",
     "CorsResource",
-    "parse_origins",
 ]
