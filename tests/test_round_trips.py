@@ -8,7 +8,8 @@ the server answers a client that sent something).  Counted, not timed.  The
 pool's liveness check (``_held``) is not counted: a connection used less than
 a second ago is not pinged.
 The same requests on SQLite give the same bytes (the pipeline changes how
-statements travel, not what they answer).
+statements travel, not what they answer).  And the prepared statements run
+on the raw cursor unless a statement listener is there to see them.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event, literal, select
 from sqlalchemy.engine import Engine
 
 from chinook_svc.restless import create_database_engine
 from chinook_svc.restless._held import PING_AFTER, held_connections
+from chinook_svc.restless._prepared import Prepared, traced
 from tests import backends
 from tests.restless_client import Client
 from tests.tcp_proxy import TcpProxy
@@ -107,5 +110,23 @@ def test_e3_answers_the_same_bytes_on_postgresql_and_sqlite(
             lite = on_sqlite.request("GET", "/api/tracks", params=query)
             assert pg.body == lite.body, page
             assert len(json.loads(pg.body)["objects"]) == (7 if page == "130" else 10)
+    finally:
+        engine.dispose()
+
+
+def test_only_statement_listeners_take_statements_off_the_prepared_path(tmp_path: Path) -> None:
+    """The service's own pool listeners (``_held``: ``engine_disposed`` among them) keep
+    prepared statements on the raw cursor; a statement listener sees every statement."""
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'x.db'}", threads=1)
+    seen: list[str] = []
+    try:
+        with engine.connect() as conn:
+            assert engine._has_events  # the pool's listeners
+            assert not traced(conn)
+        event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+        with engine.connect() as conn:
+            assert traced(conn)
+            Prepared(select(literal(1)), conn.dialect).run(conn)
+        assert len(seen) == 1
     finally:
         engine.dispose()
