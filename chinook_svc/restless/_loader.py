@@ -326,8 +326,10 @@ class ObjectLoader:
             )
         return found
 
-    def _emit(self, shape: Shape, raw: Raw) -> Obj:
-        plain, converted = self._emitters_of(shape)
+    @staticmethod
+    def _emit(
+        plain: tuple[str, ...], converted: tuple[tuple[str, Converter], ...], raw: Raw
+    ) -> Obj:
         obj: Obj = {key: raw[key] for key in plain}
         for key, conv in converted:
             obj[key] = conv(raw[key])
@@ -340,7 +342,8 @@ class ObjectLoader:
         """
         if shape.serializer is not None:
             return serialized(conn, shape, raws)
-        objs = [self._emit(shape, raw) for raw in raws]
+        plain, converted = self._emitters_of(shape)  # once: hashing a shape is not free
+        objs = [self._emit(plain, converted, raw) for raw in raws]
         if not raws:
             return objs
         if shape.needs_instances:
