@@ -7,12 +7,13 @@ Serves one of bench/compare's endpoints (default E3: tracks of genre 1 by
 name, page 3, every relation inlined) in process, without HTTP or threads,
 with the service's own API set-up (``build_api``), and times each step of the
 engine's work with wrappers around its methods: the count, the page query,
-each relation's batch (``RelationLoader.for_parents``), the objects built
-from the rows, and the JSON encoding.  No statement listener is installed
-(one would push execution off the engine's prepared-statement path).
-``--round-trips`` also counts the statements sent per request and the
-database round trips (``_roundtrips``), which needs the listener: its times
-are then not the service's.  A figure, not a test: it prints, asserts nothing.
+each relation's batch (``RelationLoader.for_parents``; on PostgreSQL the
+count with the page, and all the batches, each in one round trip), the
+objects built from the rows, and the JSON encoding; and the process's CPU
+time per request (on a loaded machine wall-clock times follow the load, CPU
+time much less).  No statement listener is installed (one would push
+execution off the engine's prepared-statement path).  Round trips:
+``bench/round_trips.py``.  A figure, not a test: it prints, asserts nothing.
 """
 
 from __future__ import annotations
@@ -60,7 +61,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--db", help="SQLAlchemy URL (default: a copy of chinook.db)")
     parser.add_argument("--load-postgres", metavar="URL", help="load the sample into a schema")
-    parser.add_argument("--round-trips", action="store_true", help="count statements and trips")
     args = parser.parse_args()
     folder = schema = None
     url = args.db
@@ -92,9 +92,18 @@ def run(engine: Any, args: argparse.Namespace) -> None:
     c.search.count = timed(spent, "count query", c.search.count)  # type: ignore[method-assign]
     c.search.rows = timed(spent, "page query", c.search.rows)  # type: ignore[method-assign]
     c.search.by_key = timed(spent, "row by key", c.search.by_key)  # type: ignore[method-assign]
-    batched = getattr(c.objects, "batched", None)
-    if batched is not None:
-        c.objects.batched = timed(spent, "relation batches (all)", batched)
+    together = getattr(c.search, "count_and_rows", None)
+    if together is not None:  # count and page in one round trip (where the driver pipelines)
+
+        def count_and_rows(*args: Any) -> Any:
+            both = together(*args)
+            return None if both is None else timed(spent, "count + page query, together", both)
+
+        c.search.count_and_rows = count_and_rows
+    batches = getattr(c.objects, "_together", None)
+    if batches is not None:  # every relation's batch in one round trip (idem)
+        label = "relation batches, together (empty where not pipelined)"
+        c.objects._together = timed(spent, label, batches)
     for name, _ in c.shape.relations:
         loader = c.objects.relation(c.info.relations[name])
         label = f"relation batch: {name}"
@@ -118,26 +127,23 @@ def run(engine: Any, args: argparse.Namespace) -> None:
         assert reply.status == 200, reply.body
     spent.clear()
     started = time.perf_counter()
+    cpu_started = time.process_time()
     for _ in range(args.requests):
         one()
     total = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     n = args.requests
     print(f"database: {engine.dialect.name}; {endpoint.key} {endpoint.title}; {n} requests; "
           f"body {len(reply.body)} bytes")  # fmt: skip
     print("| step | ms per request | share |")
     print("|---|---:|---:|")
     print(f"| whole request (answer: handler + rendering) | {total * 1000 / n:.3f} | 100% |")
+    print(f"| (this process's CPU time per request) | {cpu * 1000 / n:.3f} | |")
     for label, seconds in sorted(spent.items(), key=lambda item: -item[1]):
         print(f"| {label} | {seconds * 1000 / n:.3f} | {seconds / total:.0%} |")
     _serialize.encode = encode
     if messages_encode is not None:
         messages.encode = messages_encode
-    if args.round_trips:
-        from chinook_svc.restless._roundtrips import count_round_trips
-
-        with count_round_trips(engine) as counted:
-            one()
-        print(f"\nstatements: {counted.statements}; round trips: {counted.round_trips}")
 
 
 if __name__ == "__main__":
