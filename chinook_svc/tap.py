@@ -43,6 +43,7 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
+from chinook_svc.metrics import process_instruments, supervisor_instruments
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
@@ -145,7 +146,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt)
+        service = _serve(settings, reactor, engine, health_engine, adopt, environ or {})
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -156,9 +157,18 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    environ: Mapping[str, str],
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
+    metrics = process_instruments(
+        reactor,
+        enabled=settings.metrics,
+        listen=settings.metrics_listen,
+        worker=adopt is not None,
+        environ=environ,
+        token=token if settings.auth_reads else None,
+    )
     # Bounded queues, and a deadline after which a call's connection is broken.
     threads = database_threads(
         reactor,
@@ -167,6 +177,7 @@ def _serve(
         queue_limit=settings.queue_limit or default_queue_limit(pool_size_for(engine)),
         heavy_limit=settings.heavy_threads,
         deadline=call_deadline(settings.statement_timeout),
+        observer=metrics.observer,
     )
     # /healthz never waits behind API work: a thread of its own.
     health, health_threads = HealthCheck.dedicated(health_engine, reactor, load=threads.runner.load)
@@ -176,7 +187,13 @@ def _serve(
         raise usage.UsageError(f"aggregate: {e}") from None
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
-    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    aggregate = AggregateRoutes(
+        aggregate_settings,
+        http_agent,
+        reactor,
+        verbose=settings.debug,
+        observer=metrics.aggregate_observer,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -193,14 +210,16 @@ def _serve(
                 settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
             ),
             health=health,
+            observer=metrics.observer,
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
+    metrics.watch(engine, in_flight, [threads.runner, threads.write_runner])
     site = TrackingSite(
-        app.resource(),
+        metrics.wrap(app.resource()),
         in_flight,
         reactor=reactor,
         verbose=settings.debug,
@@ -223,6 +242,8 @@ def _serve(
     health_owned = None if health_engine is engine else health_engine
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
+    for service in metrics.services():  # stopped once the port is closed and requests are done
+        service.setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     listening.setServiceParent(top)
     return top
@@ -312,7 +333,13 @@ def _supervisor(
     except ValueError as e:
         raise usage.UsageError(f"aggregate: {e}") from None
     options = {**given, "db": url, "workers": None}
-    top = MultiService()
+    # Stopped last added first: the workers, then what serves their metrics, then its directory.
+    top = SequentialService()
+    shared, metrics = supervisor_instruments(
+        reactor, enabled=settings.metrics, listen=settings.metrics_listen
+    )
+    for service in metrics:
+        service.setServiceParent(top)
     WorkerPoolService(
         reactor,
         with_backlog(settings.listen, settings.listen_backlog),
@@ -321,6 +348,8 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
+        extra_environ=None if shared is None else shared.environ,
+        worker_exited=None if shared is None else shared.worker_exited,
     ).setServiceParent(top)
     return top
 

@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     family = socket.AddressFamily[argv[1]]
     settings = load_settings(json.loads(os.environ[OPTIONS_ENV]), os.environ)
-    service = build_service(settings, reactor, adopt=(SOCKET_FD, family))
+    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), environ=os.environ)
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor

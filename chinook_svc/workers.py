@@ -59,6 +59,7 @@ class _WorkerProtocol(ProcessProtocol):
         self.pool = pool
         self.index = index
         self.ended: Deferred[None] = Deferred()
+        self.pid: int | None = None
         self._buffer = b""
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
@@ -92,6 +93,9 @@ class WorkerPoolService(Service):
         stop_timeout: seconds to wait for workers on stop before killing them.
         after_stop: called once every worker has exited (the database's
             final tidying up, say).
+        extra_environ: more environment for each worker, asked for at each
+            start (the metrics' directory, made when the service starts).
+        worker_exited: called with the process id of each worker that exits.
     """
 
     log = Logger()
@@ -105,6 +109,8 @@ class WorkerPoolService(Service):
         environ: Mapping[str, str],
         stop_timeout: float,
         after_stop: Callable[[], None] | None = None,
+        extra_environ: Callable[[], Mapping[str, str]] | None = None,
+        worker_exited: Callable[[int], None] | None = None,
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -113,6 +119,8 @@ class WorkerPoolService(Service):
         self.environ = dict(environ)
         self.stop_timeout = stop_timeout
         self.after_stop = after_stop
+        self.extra_environ = extra_environ
+        self.worker_exited = worker_exited
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
@@ -148,23 +156,27 @@ class WorkerPoolService(Service):
         protocol = _WorkerProtocol(self, index)
         env = {
             **self.environ,
+            **(self.extra_environ() if self.extra_environ is not None else {}),
             OPTIONS_ENV: json.dumps(self.options),
             INDEX_ENV: str(index),
             "PYTHONUNBUFFERED": "1",
         }
-        self.reactor.spawnProcess(
+        process = self.reactor.spawnProcess(
             protocol,
             sys.executable,
             [sys.executable, "-m", "chinook_svc.worker", str(self.port.addressFamily.name)],
             env=env,
             childFDs={0: "w", 1: "r", 2: "r", SOCKET_FD: self.port.fileno()},
         )
+        protocol.pid = getattr(process, "pid", None)
         self.workers[index] = protocol
         self._started_at[index] = self.reactor.seconds()
 
     def worker_ended(self, protocol: _WorkerProtocol, reason: Failure) -> None:
         """A worker exited: start it again unless the pool is stopping."""
         index = protocol.index
+        if self.worker_exited is not None and protocol.pid is not None:
+            self.worker_exited(protocol.pid)
         if self.workers.get(index) is protocol:
             del self.workers[index]
         if not self.running:

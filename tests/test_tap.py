@@ -25,6 +25,7 @@ from twisted.python.usage import UsageError
 from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
+from chinook_svc.metrics.wiring import MetricsService
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.health import HealthService
 from chinook_svc.web.site import TrackingSite
@@ -42,7 +43,9 @@ def parts(
     service: MultiService,
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
     """The database, drain and listening children of the service, in start order."""
-    database, health, upstreams, drain, listening = list(service)
+    database, health, upstreams, drain, listening = [
+        child for child in service if not isinstance(child, MetricsService)
+    ]
     assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
@@ -251,7 +254,7 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     assert isinstance(health, HealthService)
     assert health.threads.pool.max == 1 and health.engine is not None
     assert health.engine is not database.engine  # a connection of its own
-    root = parts(service)[2].factory.resource.wrapped  # inside WellFormed
+    root = parts(service)[2].factory.resource.root.wrapped  # inside metrics, WellFormed
     gate = root._children[b"api"]
     runner = gate._runner
     assert (runner.pool, runner.queue_limit, runner.heavy_limit, runner.deadline) == (
@@ -262,7 +265,7 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     )
     health.engine.dispose()
     service, _ = built(threads=3)
-    runner = parts(service)[2].factory.resource.wrapped._children[b"api"]._runner
+    runner = parts(service)[2].factory.resource.root.wrapped._children[b"api"]._runner
     assert (runner.queue_limit, runner.deadline) == (16, 6.0)
     list(service)[1].engine.dispose()
 

@@ -10,6 +10,7 @@ underscore are the engine's internals.
 
 from ._api import CollectionApi
 from ._cost import url_cost
+from ._dberrors import error_kind
 from ._engines import (
     DatabaseHealth,
     call_deadline,
@@ -22,6 +23,7 @@ from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingExcepti
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
+from ._observe import CAPACITY, EXPIRED, INVALIDATED, UNOBSERVED, EngineObserver
 from ._query import Limits
 from ._runner import (
     Cost,
@@ -37,8 +39,12 @@ from ._threads import DatabaseThreads, database_threads
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "CAPACITY",
+    "EXPIRED",
     "INLINE_INFO_KEY",
     "INTERNAL",
+    "INVALIDATED",
+    "UNOBSERVED",
     "APIManager",
     "ApiError",
     "ApiRequest",
@@ -46,6 +52,7 @@ __all__ = [
     "Cost",
     "DatabaseHealth",
     "DatabaseThreads",
+    "EngineObserver",
     "IllegalArgumentError",
     "InlineRunner",
     "Limits",
@@ -65,6 +72,7 @@ __all__ = [
     "create_database_engine",
     "database_threads",
     "default_queue_limit",
+    "error_kind",
     "error_reply",
     "is_memory_sqlite",
     "json_reply",

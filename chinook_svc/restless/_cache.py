@@ -16,6 +16,7 @@ from collections.abc import Hashable
 
 from twisted.internet.interfaces import IReactorTime
 
+from ._observe import CAPACITY, EXPIRED, INVALIDATED, UNOBSERVED, EngineObserver
 from ._representation import Representation
 
 
@@ -27,6 +28,7 @@ class ResponseCache:
         ttl: seconds an entry stays fresh.
         max_bytes: bound on the cached bodies' total size.
         max_entries: bound on the number of entries.
+        observer: told about every lookup and every entry that goes away.
     """
 
     def __init__(
@@ -36,6 +38,7 @@ class ResponseCache:
         *,
         max_bytes: int = 64 << 20,
         max_entries: int = 10_000,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
@@ -43,6 +46,7 @@ class ResponseCache:
         self.ttl = ttl
         self.max_bytes = max_bytes
         self.max_entries = max_entries
+        self._observer = observer
         self._entries: OrderedDict[Hashable, tuple[float, Representation]] = OrderedDict()
         self._bytes = 0
         #: Changes on every invalidation; an answer started in an older generation is not kept.
@@ -56,10 +60,13 @@ class ResponseCache:
         if entry is None or entry[0] <= self._clock.seconds():
             if entry is not None:
                 self._drop(key)
+                self._observer.cache_dropped(EXPIRED, 1)
             self.misses += 1
+            self._observer.cache_lookup(False)
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        self._observer.cache_lookup(True)
         return entry[1]
 
     def put(self, key: Hashable, representation: Representation, generation: int) -> None:
@@ -77,9 +84,12 @@ class ResponseCache:
             self._bytes > self.max_bytes or len(self._entries) > self.max_entries
         ):
             self._drop(next(iter(self._entries)))
+            self._observer.cache_dropped(CAPACITY, 1)
 
     def invalidate(self) -> None:
         """Forget everything (a write went through)."""
+        if self._entries:
+            self._observer.cache_dropped(INVALIDATED, len(self._entries))
         self._entries.clear()
         self._bytes = 0
         self.generation += 1

@@ -29,6 +29,7 @@ from ._cache import ResponseCache
 from ._collection import Collection
 from ._http import WellFormed
 from ._loader import ObjectLoader
+from ._observe import UNOBSERVED, EngineObserver
 from ._openapi import openapi_document
 from ._options import ApiOptions, Processor, attribute_names, legacy_options
 from ._query import Limits
@@ -67,6 +68,8 @@ class APIManager:
             them from memory (``None``: no response cache); writes through
             this manager empty the cache.
         clock: the cache's clock (default: ``reactor``).
+        observer: told about the response cache's traffic and, for the
+            threads the manager makes, their shed and overdue calls.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class APIManager:
         limits: Limits | None = None,
         cache_ttl: float | None = None,
         clock: IReactorTime | None = None,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         self.engine = engine
         self.url_prefix = url_prefix
@@ -92,7 +96,7 @@ class APIManager:
         if runner is None:
             if reactor is None:
                 raise TypeError("APIManager needs reactor= (or runner=) to run database calls")
-            self._threads = database_threads(reactor, engine, pool=threadpool)
+            self._threads = database_threads(reactor, engine, pool=threadpool, observer=observer)
             self._threads.start_with(reactor)
             runner = self._threads.runner
             write_runner = write_runner or self._threads.write_runner
@@ -107,7 +111,7 @@ class APIManager:
             clock = clock or reactor
             if clock is None:
                 raise TypeError("a response cache needs clock= (or reactor=)")
-            self.cache = ResponseCache(clock, cache_ttl)
+            self.cache = ResponseCache(clock, cache_ttl, observer=observer)
         self._catalog = Catalog()
         self._objects = ObjectLoader()
         self._shapes = Shapes()

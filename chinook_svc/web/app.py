@@ -47,8 +47,10 @@ from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import (
+    UNOBSERVED,
     ApiError,
     APIManager,
+    EngineObserver,
     Reply,
     Runner,
     WellFormed,
@@ -88,6 +90,7 @@ def build_api(
     allow_writes: bool = False,
     cache_ttl: float | None = None,
     clock: IReactorTime | None = None,
+    observer: EngineObserver = UNOBSERVED,
 ) -> APIManager:
     """An :class:`APIManager` for every Chinook table, without URL prefix.
 
@@ -100,6 +103,7 @@ def build_api(
         url_prefix="",
         cache_ttl=cache_ttl,
         clock=clock,
+        observer=observer,
     )
     for name, model in models.by_table().items():
         manager.create_api(
@@ -140,6 +144,7 @@ class ChinookApp:
         health: what ``/healthz`` asks (``None``: ``SELECT 1`` through
             ``runner``, which waits behind API work; the service passes a
             check with a thread and a connection of its own).
+        observer: told about the response cache's traffic (metrics).
     """
 
     app = Klein()
@@ -162,6 +167,7 @@ class ChinookApp:
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
         health: HealthCheck | None = None,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
@@ -178,6 +184,7 @@ class ChinookApp:
             allow_writes=allow_writes,
             cache_ttl=cache_ttl,
             clock=clock,
+            observer=observer,
         )
         # The root resource checks every request is well formed (WellFormed): not again here.
         self._api: IResource = self.manager.routes().app.resource()
