@@ -44,7 +44,13 @@ def parts(
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
     """The database, drain and listening children of the service, in start order."""
     database, health, upstreams, drain, listening = [
-        child for child in service if not isinstance(child, MetricsService)
+        child
+        for child in service
+        if not isinstance(child, MetricsService)
+        and not (
+            isinstance(child, StreamServerEndpointService)
+            and not isinstance(child.factory, TrackingSite)
+        )  # the metrics' own endpoint
     ]
     assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
@@ -330,3 +336,27 @@ def test_edge_limits_and_body_policy(built: Any) -> None:
     assert isinstance(site.body_policy.__self__, ChinookApp)
     site = parts(built(head_timeout=3.0, body_timeout=4.5)[0])[2].factory
     assert (site.limits.head_timeout, site.limits.body_timeout) == (3.0, 4.5)
+
+
+def test_metrics_wiring(built: Any) -> None:
+    """On by default: the root counts requests, a MetricsService renders scrapes; off: none."""
+    from chinook_svc.metrics import MeasuredRoot
+
+    service, _ = built()
+    assert isinstance(parts(service)[2].factory.resource, MeasuredRoot)
+    assert [type(s) for s in service if isinstance(s, MetricsService)] == [MetricsService]
+    service, _ = built(metrics=False)
+    assert not isinstance(parts(service)[2].factory.resource, MeasuredRoot)
+    assert not [s for s in service if isinstance(s, MetricsService)]
+    service, _ = built(metrics_listen="tcp:0:interface=127.0.0.1")
+    admin = [s for s in service if isinstance(s, StreamServerEndpointService)]
+    assert len(admin) == 2  # the admin endpoint, then the API's port
+    assert admin[0].factory.displayTracebacks is False
+
+
+def test_bad_metrics_endpoint(tiny_url: str) -> None:
+    """A --metrics-listen that is no endpoint description is a usage error."""
+    with pytest.raises(UsageError, match="bad metrics listen endpoint"):
+        tap.build_service(
+            Settings(db_url=tiny_url, metrics_listen="nonsense:1"), MemoryReactorClock()
+        )
