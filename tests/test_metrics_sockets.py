@@ -50,7 +50,7 @@ def serve(chinook_file: Path, tmp_path: Path, *extra: str) -> Twistd:
     db = copy_reference(chinook_file, tmp_path)
     port = free_port()
     args = ["chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", f"sqlite:///{db}"]
-    server = Twistd([*args, *extra], port, tmp_path, clean_env())
+    server = Twistd([*args, *extra], port, tmp_path, clean_env(TMPDIR=str(tmp_path)))
     server.wait_until_up()
     return server
 
@@ -178,6 +178,7 @@ def test_a_dead_workers_gauges_go(chinook_file: Path, tmp_path: Path) -> None:
         assert wait_for(replaced, 30), server.log_text()
         samples = scrape(server.url("/metrics"))
         assert total(samples, "chinook_http_requests_total", route=API) == 40
-    finally:
         server.terminate()
+        assert not shared_directory(server).exists()
+    finally:
         server.kill()
