@@ -18,6 +18,11 @@ median of each side; the overhead is ``on/off - 1`` of the CPU medians (and
 ``1 - on/off`` of the throughput medians).  During the "on" runs a scraper
 asks for ``/metrics`` every ``--scrape`` seconds, as Prometheus would.
 Needs ``wrk`` and Linux's ``/proc``; traffic stays on 127.0.0.1.
+
+``--micro`` measures instead, in this process and in CPU time (so the
+machine's other load matters less), what the metrics add to a request: the
+HTTP side (route template, the finish callback, the counter and the
+histogram) and a SQLite statement with and without its timing.
 """
 
 from __future__ import annotations
@@ -119,6 +124,47 @@ def measure(wrk: str, url: str, args: argparse.Namespace, pid: int) -> tuple[flo
     return result["rps"], 1e6 * used / requests
 
 
+def cpu_per_call(f: object, n: int) -> float:
+    """CPU microseconds per call of ``f()``, after a warm-up."""
+    for _ in range(n // 10):
+        f()  # type: ignore[operator]
+    started = time.process_time()
+    for _ in range(n):
+        f()  # type: ignore[operator]
+    return 1e6 * (time.process_time() - started) / n
+
+
+def micro(rounds: int) -> None:
+    """Print the in-process CPU cost of the metrics' work per request and per statement."""
+    from sqlalchemy import create_engine, text
+    from twisted.internet.defer import Deferred
+
+    from chinook_svc.metrics import ServiceMetrics, route_template
+    from chinook_svc.metrics.statements import time_statements
+
+    metrics = ServiceMetrics()
+
+    def request_side() -> None:
+        d: Deferred[None] = Deferred()
+        route = route_template([b"api", b"albums"])
+        d.addBoth(lambda _: metrics.request_done(route, "GET", 200, 0.001))
+        d.callback(None)
+
+    plain, timed = create_engine("sqlite://"), create_engine("sqlite://")
+    time_statements(timed, metrics)
+    select = text("SELECT 1")
+    with plain.connect() as p, timed.connect() as t:
+        costs: dict[str, list[float]] = {"request": [], "plain": [], "timed": []}
+        for _ in range(rounds):
+            costs["request"].append(cpu_per_call(request_side, 50_000))
+            costs["plain"].append(cpu_per_call(lambda: p.execute(select).scalar(), 20_000))
+            costs["timed"].append(cpu_per_call(lambda: t.execute(select).scalar(), 20_000))
+    med = {k: statistics.median(v) for k, v in costs.items()}
+    print(f"HTTP side per request: {med['request']:.1f} us CPU (median of {rounds})")
+    print(f"a statement: {med['plain']:.1f} us plain, {med['timed']:.1f} us timed: "
+          f"{med['timed'] - med['plain']:+.1f} us")  # fmt: skip
+
+
 def main() -> int:
     """Run the interleaved rounds and print the figures."""
     parser = argparse.ArgumentParser(
@@ -129,7 +175,11 @@ def main() -> int:
     parser.add_argument("-c", "--connections", type=int, default=32, help="connections (32)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     parser.add_argument("--scrape", type=float, default=1.0, help="seconds between scrapes (1)")
+    parser.add_argument("--micro", action="store_true", help="in-process CPU cost instead")
     args = parser.parse_args()
+    if args.micro:
+        micro(args.rounds)
+        return 0
     wrk = shutil.which("wrk")
     if wrk is None:
         print("wrk is not installed. On Debian/Ubuntu: sudo apt-get install wrk", file=sys.stderr)

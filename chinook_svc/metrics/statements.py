@@ -1,11 +1,16 @@
 """Time every SQL statement of an engine and count its errors by kind, from SQLAlchemy's events.
 
 Nothing in the engine changes: :func:`time_statements` listens to the
-engine's ``before_cursor_execute`` / ``after_cursor_execute`` (the time a
-statement took, in the database thread that ran it) and ``handle_error``
-events (the failed statement's time, and its kind by
-``restless.error_kind``: ``timeout``, ``unavailable``, ``conflict``,
-``integrity``, ``client``, ``internal``; errors while connecting count too).
+dialect's ``do_execute`` / ``do_executemany`` / ``do_execute_no_params``
+events, and runs the statement itself, timed (the documented way for such a
+listener: it calls the dialect's own method and answers ``True``, "done").
+It does not use ``before_cursor_execute``/``after_cursor_execute``: any
+connection-level listener moves every statement to SQLAlchemy's slower path
+with events (about 12 µs more per statement, measured), while dialect-level
+ones cost a function call.  Failed statements are timed too; their errors,
+and those met while connecting, are counted by ``handle_error`` by kind
+(``restless.error_kind``: ``timeout``, ``unavailable``, ``conflict``,
+``integrity``, ``client``, ``internal``).
 """
 
 from __future__ import annotations
@@ -21,34 +26,45 @@ from chinook_svc.restless import error_kind
 
 from .families import ServiceMetrics
 
-#: The attribute of an execution context holding its statement's start.
-_STARTED = "_chinook_started"
-
 
 def time_statements(
     engine: Engine, metrics: ServiceMetrics, timer: Callable[[], float] = time.perf_counter
 ) -> None:
     """Observe every statement ``engine`` runs, and every error it meets, in ``metrics``."""
     observe = metrics.statement_seconds.observe
+    dialect = engine.dialect
 
-    def before(conn: Any, cursor: Any, sql: Any, params: Any, context: Any, many: Any) -> None:
-        if context is not None:
-            setattr(context, _STARTED, timer())
-
-    def after(conn: Any, cursor: Any, sql: Any, params: Any, context: Any, many: Any) -> None:
-        started = getattr(context, _STARTED, None)
-        if started is not None:
+    def execute(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        started = timer()
+        try:
+            dialect.do_execute(cursor, statement, parameters, context)
+        finally:
             observe(timer() - started)
+        return True
+
+    def execute_many(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
+        started = timer()
+        try:
+            dialect.do_executemany(cursor, statement, parameters, context)
+        finally:
+            observe(timer() - started)
+        return True
+
+    def execute_no_params(cursor: Any, statement: str, context: Any) -> bool:
+        started = timer()
+        try:
+            dialect.do_execute_no_params(cursor, statement, context)
+        finally:
+            observe(timer() - started)
+        return True
 
     def failed(exception_context: Any) -> None:
-        started = getattr(exception_context.execution_context, _STARTED, None)
-        if started is not None:
-            observe(timer() - started)
         exc = exception_context.sqlalchemy_exception or exception_context.original_exception
         metrics.statement_error(error_kind(exc))
 
-    event.listen(engine, "before_cursor_execute", before)
-    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "do_execute", execute)
+    event.listen(engine, "do_executemany", execute_many)
+    event.listen(engine, "do_execute_no_params", execute_no_params)
     event.listen(engine, "handle_error", failed)
 
 
