@@ -297,3 +297,12 @@ def test_process_figures() -> None:
     sum(i * i for i in range(300_000))  # spend some CPU
     metrics.sample()
     assert total(of(metrics.registry), "process_cpu_seconds_total") >= cpu
+
+
+def test_metrics_is_not_in_the_openapi_document(served: tuple[Any, ServiceMetrics]) -> None:
+    """``/metrics`` is operations, not API: ``/openapi.json`` does not describe it."""
+    root, _ = served
+    status, _, document = request(root, "http://x/openapi.json")
+    assert status == 200
+    assert "/api/albums" in document["paths"]
+    assert not [path for path in document["paths"] if "metrics" in path]
