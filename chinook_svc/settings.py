@@ -19,7 +19,6 @@ use ``settings.<name>`` where it matters, and regenerate the docs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -40,7 +39,9 @@ from chinook_svc.aggregate.settings import (
     MIN_CONCURRENCY,
 )
 from chinook_svc.database import DEFAULT_THREADS
+from chinook_svc.restless import parse_redis_url
 from chinook_svc.services import DEFAULT_BACKLOG
+from chinook_svc.web.cors import parse_origins
 from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
@@ -115,23 +116,6 @@ def parse_sources(value: object) -> tuple[str, ...]:
     if not all("=" in s for s in sources):
         raise ValueError("expected NAME=URL sources")
     return sources
-
-
-_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
-
-
-def parse_origins(value: object) -> tuple[str, ...]:
-    """Browser origins (``scheme://host[:port]``) or ``*``: a list, or text split by commas."""
-    items = value.replace(",", " ").split() if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected origins such as https://app.example.com, or *")
-    origins = []
-    for item in (i.strip().lower().rstrip("/") for i in items if i.strip()):
-        if item != "*" and not _ORIGIN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an origin (scheme://host[:port]) or *")
-        # Browsers leave the scheme's own port out of an Origin.
-        origins.append(item.removesuffix(":443" if item.startswith("https") else ":80"))
-    return tuple(dict.fromkeys(origins))
 
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -282,6 +266,16 @@ class Settings:
         None, parse_seconds, "Keep GET answers in memory this many seconds; writes empty it",
         cli="cache-ttl", env="CHINOOK_CACHE_TTL", cfg_keys=("CACHE_TTL",),
         toml_key="cache_ttl", metavar="SECONDS", unset="no response cache",
+    )
+    cache_poll: float = setting(
+        0.05, parse_seconds, "Seconds between checks of a SQLite file for others' writes (cache)",
+        cli="cache-poll", env="CHINOOK_CACHE_POLL", cfg_keys=("CACHE_POLL",), metavar="SECONDS",
+        toml_key="cache_poll",
+    )
+    cache_redis: str | None = setting(
+        None, parse_redis_url, "Redis whose pub/sub tells instances of writes (cache; MariaDB)",
+        cli="cache-redis", env="CHINOOK_CACHE_REDIS", cfg_keys=("CACHE_REDIS",), metavar="URL",
+        toml_key="cache_redis", unset="the database's own way (MariaDB: none, the TTL bounds)",
     )
     statement_timeout: float = setting(
         5.0, parse_timeout, "Seconds one SQL statement may run (0: no limit)",

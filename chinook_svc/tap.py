@@ -47,9 +47,12 @@ from chinook_svc.metrics import process_instruments, supervisor_instruments
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.restless import (
+    SharedGenerations,
+    WatchService,
     call_deadline,
     database_threads,
     default_queue_limit,
+    invalidation_for,
     pool_size_for,
 )
 from chinook_svc.services import (
@@ -103,13 +106,16 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
     With ``settings.workers > 1`` this is the supervising parent of that many
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
-    inherited listening socket's descriptor and family) instead of binding.
+    inherited listening socket's descriptor and family) instead of binding,
+    and ``generations``, the write generations its response cache shares
+    with the other workers.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -146,7 +152,9 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt, environ or {})
+        service = _serve(
+            settings, reactor, engine, health_engine, adopt, environ or {}, generations
+        )
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -158,6 +166,7 @@ def _serve(
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
     environ: Mapping[str, str],
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -194,6 +203,11 @@ def _serve(
         verbose=settings.debug,
         observer=metrics.aggregate_observer,
     )
+    announcer, make_watcher, mechanism = invalidation_for(
+        str(engine.url.render_as_string(hide_password=False)),
+        redis=settings.cache_redis,
+        poll=settings.cache_poll,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -204,6 +218,8 @@ def _serve(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            generations=generations,
+            announcer=announcer,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(
@@ -245,6 +261,10 @@ def _serve(
     for service in metrics.services():  # stopped once the port is closed and requests are done
         service.setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    cache = app.manager.cache
+    if cache is not None and make_watcher is not None:
+        # Other instances' writes: the cache is bypassed until the watcher is connected.
+        WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
 

@@ -248,22 +248,25 @@ def test_calls_past_their_deadline_are_counted() -> None:
 
 
 def test_cache_hits_misses_and_evictions() -> None:
-    """Lookups by result; entries gone by reason: expired, pushed out, emptied by a write."""
+    """Lookups by result (hit, miss, bypassed); entries gone: expired, pushed out, a write."""
     clock = Clock()
     metrics = ServiceMetrics()
     cache = ResponseCache(clock, 10.0, max_entries=2, observer=metrics)
     answer = Representation.of(Reply(200, b"{}", ()))
     assert cache.get("a") is None  # miss
     for key in ("a", "b", "c"):  # "a" pushed out by "c"
-        cache.put(key, answer, cache.generation)
+        cache.put(key, answer, cache.token())
     assert cache.get("a") is None  # miss
     assert cache.get("b") is answer  # hit
     clock.advance(11)
     assert cache.get("b") is None  # expired: a miss
     cache.invalidate()  # "c" still there
+    cache.set_available(False)  # a watcher of other instances' writes lost its connection
+    assert cache.get("c") is None  # bypassed
     samples = of(metrics.registry)
     assert total(samples, "chinook_cache_lookups_total", result="hit") == 1
     assert total(samples, "chinook_cache_lookups_total", result="miss") == 3
+    assert total(samples, "chinook_cache_lookups_total", result="bypassed") == 1
     assert total(samples, "chinook_cache_evictions_total", reason="capacity") == 1
     assert total(samples, "chinook_cache_evictions_total", reason="expired") == 1
     assert total(samples, "chinook_cache_evictions_total", reason="invalidated") == 1

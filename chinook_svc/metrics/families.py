@@ -117,7 +117,7 @@ class ServiceMetrics:
             "chinook_db_errors", "Database errors, by kind", ["kind"], registry=r
         )
         self.cache_lookups = Counter(
-            "chinook_cache_lookups", "Response-cache lookups, by result (hit, miss)",
+            "chinook_cache_lookups", "Response-cache lookups, by result (hit, miss, bypassed)",
             ["result"], registry=r,
         )  # fmt: skip
         self.cache_evictions = Counter(
@@ -203,9 +203,9 @@ class ServiceMetrics:
         """A call was answered 503 past its deadline."""
         self.overdue_calls.labels(pool).inc()
 
-    def cache_lookup(self, hit: bool) -> None:
-        """A response-cache lookup."""
-        self.cache_lookups.labels("hit" if hit else "miss").inc()
+    def cache_lookup(self, result: str) -> None:
+        """A response-cache lookup: ``hit``, ``miss`` or ``bypassed``."""
+        self.cache_lookups.labels(result).inc()
 
     def cache_dropped(self, reason: str, count: int) -> None:
         """Response-cache entries went away."""

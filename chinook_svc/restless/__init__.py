@@ -9,6 +9,7 @@ underscore are the engine's internals.
 """
 
 from ._api import CollectionApi
+from ._cache import ResponseCache
 from ._cost import url_cost
 from ._dberrors import error_kind
 from ._engines import (
@@ -20,7 +21,9 @@ from ._engines import (
     pool_size_for,
 )
 from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
+from ._generations import SharedGenerations, create_table
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
+from ._invalidation import Announcer, WatchService, invalidation_for
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._observe import CAPACITY, EXPIRED, INVALIDATED, UNOBSERVED, EngineObserver
@@ -36,6 +39,7 @@ from ._runner import (
 from ._schema import INLINE_INFO_KEY
 from ._sqlite import BUSY_TIMEOUT_MS, SqliteAccess, configure_sqlite
 from ._threads import DatabaseThreads, database_threads
+from ._watchers import parse_redis_url
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -46,6 +50,7 @@ __all__ = [
     "INVALIDATED",
     "UNOBSERVED",
     "APIManager",
+    "Announcer",
     "ApiError",
     "ApiRequest",
     "CollectionApi",
@@ -59,10 +64,13 @@ __all__ = [
     "Overloaded",
     "ProcessingException",
     "Reply",
+    "ResponseCache",
     "Runner",
+    "SharedGenerations",
     "SqliteAccess",
     "ThreadPoolRunner",
     "ValidationError",
+    "WatchService",
     "WellFormed",
     "add_error_handling",
     "api_request",
@@ -70,12 +78,15 @@ __all__ = [
     "check_database",
     "configure_sqlite",
     "create_database_engine",
+    "create_table",
     "database_threads",
     "default_queue_limit",
     "error_kind",
     "error_reply",
+    "invalidation_for",
     "is_memory_sqlite",
     "json_reply",
+    "parse_redis_url",
     "pool_size_for",
     "render_reply",
     "url_cost",

@@ -27,7 +27,9 @@ from twisted.web.resource import IResource
 from ._api import CollectionApi
 from ._cache import ResponseCache
 from ._collection import Collection
+from ._generations import SharedGenerations
 from ._http import WellFormed
+from ._invalidation import Announcer
 from ._loader import ObjectLoader
 from ._observe import UNOBSERVED, EngineObserver
 from ._openapi import openapi_document
@@ -68,6 +70,10 @@ class APIManager:
             them from memory (``None``: no response cache); writes through
             this manager empty the cache.
         clock: the cache's clock (default: ``reactor``).
+        generations: the write generations the cache shares with the other
+            worker processes of the instance (default: its own).
+        announcer: what each write transaction does so that other instances
+            hear of it (``_invalidation``; default: nothing).
         observer: told about the response cache's traffic and, for the
             threads the manager makes, their shed and overdue calls.
     """
@@ -86,6 +92,8 @@ class APIManager:
         limits: Limits | None = None,
         cache_ttl: float | None = None,
         clock: IReactorTime | None = None,
+        generations: SharedGenerations | None = None,
+        announcer: Announcer | None = None,
         observer: EngineObserver = UNOBSERVED,
     ) -> None:
         self.engine = engine
@@ -111,7 +119,8 @@ class APIManager:
             clock = clock or reactor
             if clock is None:
                 raise TypeError("a response cache needs clock= (or reactor=)")
-            self.cache = ResponseCache(clock, cache_ttl, observer=observer)
+            self.cache = ResponseCache(clock, cache_ttl, generations=generations, observer=observer)
+        self._announcer = announcer
         self._catalog = Catalog()
         self._objects = ObjectLoader()
         self._shapes = Shapes()
@@ -139,6 +148,7 @@ class APIManager:
             catalog=self._catalog,
             objects=self._objects,
             shapes=self._shapes,
+            announcer=self._announcer,
         )
         api = CollectionApi(collection)
         self.registry.add(api)

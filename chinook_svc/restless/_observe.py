@@ -13,10 +13,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
+#: What a response-cache lookup found: an answer, none, or a cache that could not be used
+#: (a watcher of other instances' writes is disconnected).
+HIT = "hit"
+MISS = "miss"
+BYPASSED = "bypassed"
 #: Why a response-cache entry went away.
 EXPIRED = "expired"  # its TTL passed
 CAPACITY = "capacity"  # the cache's bound on bytes or entries pushed it out
-INVALIDATED = "invalidated"  # a write emptied the cache
+INVALIDATED = "invalidated"  # a write (here, in another worker or instance) emptied the cache
 
 
 class EngineObserver(Protocol):
@@ -28,8 +33,8 @@ class EngineObserver(Protocol):
     def overdue(self, pool: str) -> None:
         """A call in ``pool`` was not done within its deadline (answered 503)."""
 
-    def cache_lookup(self, hit: bool) -> None:
-        """The response cache was asked for an answer: found (``hit``) or not."""
+    def cache_lookup(self, result: str) -> None:
+        """The response cache was asked: :data:`HIT`, :data:`MISS` or :data:`BYPASSED`."""
 
     def cache_dropped(self, reason: str, count: int) -> None:
         """``count`` cache entries went away, for ``reason`` (:data:`EXPIRED` ...)."""
@@ -44,7 +49,7 @@ class _Unobserved:
     def overdue(self, pool: str) -> None:
         """Ignored."""
 
-    def cache_lookup(self, hit: bool) -> None:
+    def cache_lookup(self, result: str) -> None:
         """Ignored."""
 
     def cache_dropped(self, reason: str, count: int) -> None:
@@ -54,4 +59,13 @@ class _Unobserved:
 #: The observer of an engine nobody observes.
 UNOBSERVED: EngineObserver = _Unobserved()
 
-__all__ = ["CAPACITY", "EXPIRED", "INVALIDATED", "UNOBSERVED", "EngineObserver"]
+__all__ = [
+    "BYPASSED",
+    "CAPACITY",
+    "EXPIRED",
+    "HIT",
+    "INVALIDATED",
+    "MISS",
+    "UNOBSERVED",
+    "EngineObserver",
+]

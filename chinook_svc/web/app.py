@@ -48,11 +48,13 @@ from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import (
     UNOBSERVED,
+    Announcer,
     ApiError,
     APIManager,
     EngineObserver,
     Reply,
     Runner,
+    SharedGenerations,
     WellFormed,
     add_error_handling,
     json_reply,
@@ -90,6 +92,8 @@ def build_api(
     allow_writes: bool = False,
     cache_ttl: float | None = None,
     clock: IReactorTime | None = None,
+    generations: SharedGenerations | None = None,
+    announcer: Announcer | None = None,
     observer: EngineObserver = UNOBSERVED,
 ) -> APIManager:
     """An :class:`APIManager` for every Chinook table, without URL prefix.
@@ -103,6 +107,8 @@ def build_api(
         url_prefix="",
         cache_ttl=cache_ttl,
         clock=clock,
+        generations=generations,
+        announcer=announcer,
         observer=observer,
     )
     for name, model in models.by_table().items():
@@ -138,6 +144,10 @@ class ChinookApp:
             the API need; required when ``allow_writes`` or ``auth_reads``.
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
+        generations: the write generations the cache shares with the other
+            workers of the instance (``None``: a single process).
+        announcer: what write transactions do so that other instances hear
+            of them (``None``: nothing).
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
         aggregate_settings: its sources, for ``/openapi.json``.
         cors: which other origins browsers may let call the service (``None``: none).
@@ -163,6 +173,8 @@ class ChinookApp:
         token: bytes | None = None,
         auth_reads: bool = False,
         cache_ttl: float | None = None,
+        generations: SharedGenerations | None = None,
+        announcer: Announcer | None = None,
         aggregate: IResource | None = None,
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
@@ -184,6 +196,8 @@ class ChinookApp:
             allow_writes=allow_writes,
             cache_ttl=cache_ttl,
             clock=clock,
+            generations=generations,
+            announcer=announcer,
             observer=observer,
         )
         # The root resource checks every request is well formed (WellFormed): not again here.
