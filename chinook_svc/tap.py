@@ -46,6 +46,7 @@ from chinook_svc.database import (
 from chinook_svc.metrics import process_instruments, supervisor_instruments
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
+from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
 from chinook_svc.restless import (
     SharedGenerations,
     WatchService,
@@ -122,6 +123,8 @@ def build_service(
         usage.UsageError: the database cannot be opened or served, or the
             listen description is bad.
     """
+    if settings.reflect and settings.db_url is None:
+        raise usage.UsageError("--db URL is required: which database should be reflected?")
     try:
         url = settings.db_url or sample_database_url(settings.data_dir)
     except SampleUnavailable as e:
@@ -152,9 +155,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(
-            settings, reactor, engine, health_engine, adopt, environ or {}, generations
-        )
+        service = _serve(settings, reactor, engine, health_engine, adopt, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -165,19 +166,11 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
-    environ: Mapping[str, str],
     generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
-    metrics = process_instruments(
-        reactor,
-        enabled=settings.metrics,
-        listen=settings.metrics_listen,
-        worker=adopt is not None,
-        environ=environ,
-        token=token if settings.auth_reads else None,
-    )
+    metrics = process_instruments(reactor, settings, adopt is not None, token)
     # Bounded queues, and a deadline after which a call's connection is broken.
     threads = database_threads(
         reactor,
@@ -196,13 +189,9 @@ def _serve(
         raise usage.UsageError(f"aggregate: {e}") from None
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
-    aggregate = AggregateRoutes(
-        aggregate_settings,
-        http_agent,
-        reactor,
-        verbose=settings.debug,
-        observer=metrics.aggregate_observer,
-    )
+    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug,
+                                observer=metrics.aggregate_observer)  # fmt: skip
+    models = served_models(settings, engine)
     announcer, make_watcher, mechanism = invalidation_for(
         str(engine.url.render_as_string(hide_password=False)),
         redis=settings.cache_redis,
@@ -226,6 +215,7 @@ def _serve(
                 settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
             ),
             health=health,
+            models=models,
             observer=metrics.observer,
         )
     except EditionError as e:
@@ -233,9 +223,8 @@ def _serve(
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
-    metrics.watch(engine, in_flight, [threads.runner, threads.write_runner])
     site = TrackingSite(
-        metrics.wrap(app.resource()),
+        metrics.wrap(app.resource(), engine, in_flight, threads),
         in_flight,
         reactor=reactor,
         verbose=settings.debug,
@@ -258,8 +247,7 @@ def _serve(
     health_owned = None if health_engine is engine else health_engine
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
-    for service in metrics.services():  # stopped once the port is closed and requests are done
-        service.setServiceParent(top)
+    metrics.add_services(top)  # stopped once the port is closed and requests are done
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     cache = app.manager.cache
     if cache is not None and make_watcher is not None:
@@ -267,6 +255,22 @@ def _serve(
         WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
+    """The reflected models ``twistd restless`` serves (``None``: Chinook's, detected later).
+
+    Raises:
+        usage.UsageError: nothing can be served, or the schema cannot be read.
+    """
+    if not settings.reflect:
+        return None
+    try:
+        return reflect_models(engine, Choice.of(settings))
+    except ReflectionError as e:
+        raise usage.UsageError(str(e)) from None
+    except Exception as e:  # the driver's errors: refused, no such file, bad password ...
+        raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -340,9 +344,14 @@ def _supervisor(
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
-        detect_edition(engine)
+        if settings.reflect:
+            served_models(settings, engine)
+        else:
+            detect_edition(engine)
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
+    except usage.UsageError:
+        raise
     except Exception as e:
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     finally:
@@ -353,13 +362,7 @@ def _supervisor(
     except ValueError as e:
         raise usage.UsageError(f"aggregate: {e}") from None
     options = {**given, "db": url, "workers": None}
-    # Stopped last added first: the workers, then what serves their metrics, then its directory.
-    top = SequentialService()
-    shared, metrics = supervisor_instruments(
-        reactor, enabled=settings.metrics, listen=settings.metrics_listen
-    )
-    for service in metrics:
-        service.setServiceParent(top)
+    top, hooks = supervisor_instruments(reactor, settings)  # add the worker pool last
     WorkerPoolService(
         reactor,
         with_backlog(settings.listen, settings.listen_backlog),
@@ -368,14 +371,13 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
-        extra_environ=None if shared is None else shared.environ,
-        worker_exited=None if shared is None else shared.worker_exited,
+        **hooks.as_arguments(),
     ).setServiceParent(top)
     return top
 
 
-def makeService(options: Options) -> MultiService:
-    """The service ``twistd chinook`` runs, on the global reactor.
+def command_service(options: Options, command: str) -> MultiService:
+    """The service ``twistd <command>`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message
     (``SystemExit``) rather than a traceback.
@@ -387,7 +389,12 @@ def makeService(options: Options) -> MultiService:
             options.settings, reactor, given=options.given, environ=options._environ
         )
     except usage.UsageError as e:
-        raise SystemExit(f"twistd chinook: {e}") from None
+        raise SystemExit(f"twistd {command}: {e}") from None
 
 
-__all__ = ["Options", "build_service", "makeService"]
+def makeService(options: Options) -> MultiService:
+    """The service ``twistd chinook`` runs (:func:`command_service`)."""
+    return command_service(options, "chinook")
+
+
+__all__ = ["Options", "build_service", "command_service", "makeService"]

@@ -68,13 +68,7 @@ def main(argv: list[str]) -> int:
         generations = SharedGenerations.from_descriptor(
             GENERATIONS_FD, int(os.environ[GENERATIONS_ENV]), int(os.environ[INDEX_ENV])
         )
-    service = build_service(
-        settings,
-        reactor,
-        adopt=(SOCKET_FD, family),
-        environ=os.environ,
-        generations=generations,
-    )
+    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), generations=generations)
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor

@@ -18,10 +18,11 @@ a scrape, whichever process answers it, reads them all.  With
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -37,11 +38,15 @@ from twisted.web.resource import IResource
 from twisted.web.server import Site
 
 from chinook_svc.aggregate import UNWATCHED, AggregateObserver
-from chinook_svc.restless import UNOBSERVED, EngineObserver, ThreadPoolRunner
+from chinook_svc.restless import UNOBSERVED, EngineObserver
+from chinook_svc.services import SequentialService
 
 from .families import ServiceMetrics
 from .http import MeasuredRoot, MetricsPage, admin_root
 from .statements import time_statements
+
+if TYPE_CHECKING:
+    from chinook_svc.settings import Settings
 
 #: prometheus-client's multiprocess mode reads the directory from this variable.
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -207,57 +212,82 @@ class Instruments:
         """``/aggregate``'s observer."""
         return self.metrics if self.metrics is not None else UNWATCHED
 
-    def watch(self, engine: Engine, in_flight: Any, runners: list[ThreadPoolRunner]) -> None:
-        """Time ``engine``'s statements; sample the requests in flight and the runners."""
-        if self.metrics is not None:
-            time_statements(engine, self.metrics)
-            self.metrics.watch(lambda: in_flight.count, runners)
+    def wrap(self, root: IResource, engine: Engine, in_flight: Any, threads: Any) -> IResource:
+        """The site's root: ``root``, its requests counted (and ``/metrics`` beside it).
 
-    def wrap(self, root: IResource) -> IResource:
-        """The site's root: ``root``, its requests counted (and ``/metrics`` beside it)."""
+        Also times ``engine``'s statements, and samples the requests in flight
+        (``in_flight.count``) and ``threads``' runners (``runner``, ``write_runner``).
+        """
         if self.metrics is None:
             return root
+        time_statements(engine, self.metrics)
+        self.metrics.watch(lambda: in_flight.count, [threads.runner, threads.write_runner])
         return MeasuredRoot(root, self.metrics, self._page, token=self._token)
 
-    def services(self) -> list[IService]:
-        """The services these metrics need (add them before the API's port)."""
-        return list(self._services)
+    def add_services(self, parent: Any) -> None:
+        """Add the services these metrics need to ``parent`` (before the API's port)."""
+        for service in self._services:
+            service.setServiceParent(parent)
 
 
 def process_instruments(
-    reactor: Any,
-    *,
-    enabled: bool,
-    listen: str | None,
-    worker: bool,
-    environ: Mapping[str, str],
-    token: bytes | None,
+    reactor: Any, settings: Settings, worker: bool, token: bytes | None
 ) -> Instruments:
-    """A single process's metrics, or a worker's (``worker``: the parent serves ``listen``)."""
-    shared = environ.get(MULTIPROC_ENV) if worker else None
+    """A single process's metrics, or a worker's (then the parent serves ``metrics_listen``).
+
+    A worker writes to the directory its parent named in ``PROMETHEUS_MULTIPROC_DIR``
+    (prometheus-client read the same variable when it was imported).
+    """
     return Instruments(
         reactor,
-        enabled=enabled,
-        listen=listen,
-        shared=shared,
-        token=token,
+        enabled=settings.metrics,
+        listen=settings.metrics_listen,
+        shared=os.environ.get(MULTIPROC_ENV) if worker else None,
+        token=token if settings.auth_reads else None,
         worker=worker,
     )
 
 
+class WorkerHooks:
+    """What the parent of ``--workers N`` gives its worker pool: environment, exit hook."""
+
+    def __init__(self, directory: SharedDirectory | None) -> None:
+        self._directory = directory
+
+    def environ(self) -> dict[str, str]:
+        """More environment for a worker (the shared directory's name)."""
+        return {} if self._directory is None else self._directory.environ()
+
+    def worker_exited(self, pid: int) -> None:
+        """A worker exited: forget its gauges."""
+        if self._directory is not None:
+            self._directory.worker_exited(pid)
+
+    def as_arguments(self) -> dict[str, Any]:
+        """``WorkerPoolService``'s keyword arguments for these hooks."""
+        return {"extra_environ": self.environ, "worker_exited": self.worker_exited}
+
+
 def supervisor_instruments(
-    reactor: Any, *, enabled: bool, listen: str | None
-) -> tuple[SharedDirectory | None, list[IService]]:
-    """The parent's: the workers' shared directory, and the services serving it (if ``listen``)."""
-    if not enabled:
-        return None, []
+    reactor: Any, settings: Settings
+) -> tuple[SequentialService, WorkerHooks]:
+    """The parent's service, with the workers' metrics, and the hooks for its worker pool.
+
+    The service (to which the caller adds the worker pool last) stops its
+    children last added first: the workers, then the admin endpoint serving
+    their metrics (with ``metrics_listen``), then their shared directory.
+    """
+    parent = SequentialService()
+    if not settings.metrics:
+        return parent, WorkerHooks(None)
     directory = SharedDirectory()
-    services: list[IService] = [directory]
-    if listen is not None:
+    directory.setServiceParent(parent)
+    if settings.metrics_listen is not None:
         pool = _render_pool()
         page = MetricsPage(_shared_registry(lambda: directory.path), reactor, pool)
-        services += [MetricsService(pool, reactor), _admin_service(listen, page, reactor)]
-    return directory, services
+        MetricsService(pool, reactor).setServiceParent(parent)
+        _admin_service(settings.metrics_listen, page, reactor).setServiceParent(parent)
+    return parent, WorkerHooks(directory)
 
 
 __all__ = [
@@ -266,6 +296,7 @@ __all__ = [
     "Instruments",
     "MetricsService",
     "SharedDirectory",
+    "WorkerHooks",
     "process_instruments",
     "supervisor_instruments",
 ]

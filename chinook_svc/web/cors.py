@@ -20,7 +20,6 @@ the response cache cannot hand one origin's headers to another.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,24 +27,6 @@ from attrs import field, frozen
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource
 from zope.interface import implementer
-
-#: A browser origin: scheme, host, optional port (the settings' value check).
-_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
-
-
-def parse_origins(value: object) -> tuple[str, ...]:
-    """Browser origins (``scheme://host[:port]``) or ``*``: a list, or text split by commas."""
-    items = value.replace(",", " ").split() if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected origins such as https://app.example.com, or *")
-    origins = []
-    for item in (i.strip().lower().rstrip("/") for i in items if i.strip()):
-        if item != "*" and not _ORIGIN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an origin (scheme://host[:port]) or *")
-        # Browsers leave the scheme's own port out of an Origin.
-        origins.append(item.removesuffix(":443" if item.startswith("https") else ":80"))
-    return tuple(dict.fromkeys(origins))
-
 
 READS = frozenset({"GET", "HEAD"})
 #: Request headers a page may send (beyond the CORS-safelisted ones).
@@ -179,11 +160,4 @@ class CorsResource:
         raise NotImplementedError("CorsResource wraps a fixed tree")
 
 
-__all__ = [
-    "ALLOW_HEADERS",
-    "EXPOSE_HEADERS",
-    "MAX_AGE",
-    "CorsPolicy",
-    "CorsResource",
-    "parse_origins",
-]
+__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "MAX_AGE", "CorsPolicy", "CorsResource"]
