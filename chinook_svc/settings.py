@@ -285,6 +285,15 @@ class Settings:
         cfg_keys=("AGGREGATE_MAX_BYTES",), metavar="BYTES",
         unset=f"the [aggregate] table's, else {DEFAULT_MAX_BYTES}",
     )
+    metrics: bool = setting(
+        True, parse_bool, "Serve Prometheus metrics at /metrics (on, off)", cli="metrics",
+        env="CHINOOK_METRICS", cfg_keys=("METRICS",), toml_key="metrics", metavar="on|off",
+    )
+    metrics_listen: str | None = setting(
+        None, parse_text, "Serve /metrics on this endpoint instead of the API's port",
+        cli="metrics-listen", env="CHINOOK_METRICS_LISTEN", cfg_keys=("METRICS_LISTEN",),
+        toml_key="metrics_listen", metavar="ENDPOINT", unset="the API's port",
+    )
     cors_origins: tuple[str, ...] = setting(
         (), parse_origins, "Browser origins allowed to call the service (repeatable; * for reads)",
         cli="cors-origin", env="CHINOOK_CORS_ORIGINS", cfg_keys=("CORS_ORIGINS",),

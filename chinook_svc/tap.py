@@ -25,14 +25,7 @@ from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
 
-from chinook_svc.aggregate import (
-    AggregateRoutes,
-    AggregateSettings,
-    ConnectionPoolService,
-    local_base_url,
-    make_http_client,
-    raise_open_file_limit,
-)
+from chinook_svc.aggregate import AggregateRoutes, ConnectionPoolService, make_http_client
 from chinook_svc.auth import MIN_TOKEN_LENGTH, TokenError, read_token
 from chinook_svc.config import Settings
 from chinook_svc.database import (
@@ -44,6 +37,7 @@ from chinook_svc.database import (
     tidy_sqlite_wal,
 )
 from chinook_svc.log_format import with_log_format
+from chinook_svc.metrics import process_instruments, supervisor_instruments
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
@@ -63,6 +57,7 @@ from chinook_svc.services import (
     SequentialService,
     with_backlog,
 )
+from chinook_svc.tap_aggregate import aggregate_settings_for, fit_open_file_limit
 from chinook_svc.web.access_log import open_access_log, stdout_relay
 from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
 from chinook_svc.web.cors import CorsPolicy
@@ -173,6 +168,7 @@ def _serve(
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
+    metrics = process_instruments(reactor, settings, adopt is not None, token)
     # Bounded queues, and a deadline after which a call's connection is broken.
     threads = database_threads(
         reactor,
@@ -181,6 +177,7 @@ def _serve(
         queue_limit=settings.queue_limit or default_queue_limit(pool_size_for(engine)),
         heavy_limit=settings.heavy_threads,
         deadline=call_deadline(settings.statement_timeout),
+        observer=metrics.observer,
     )
     # /healthz never waits behind API work: a thread of its own.
     health, health_threads = HealthCheck.dedicated(health_engine, reactor, load=threads.runner.load)
@@ -190,7 +187,8 @@ def _serve(
         raise usage.UsageError(f"aggregate: {e}") from None
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
-    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug,
+                                observer=metrics.aggregate_observer)  # fmt: skip
     models = served_models(settings, engine)
     announcer, make_watcher, mechanism = invalidation_for(
         str(engine.url.render_as_string(hide_password=False)),
@@ -216,6 +214,7 @@ def _serve(
             ),
             health=health,
             models=models,
+            observer=metrics.observer,
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
@@ -224,7 +223,7 @@ def _serve(
     in_flight = InFlight()
     access_log = open_access_log(settings.access_log, reactor, settings.log_format, stdout_fd)
     site = TrackingSite(
-        app.resource(),
+        metrics.wrap(app.resource(), engine, in_flight, threads),
         in_flight,
         reactor=reactor,
         verbose=settings.debug,
@@ -247,6 +246,7 @@ def _serve(
     health_owned = None if health_engine is engine else health_engine
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
+    metrics.add_services(top)  # stopped once the port is closed and requests are done
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
     cache = app.manager.cache
     if cache is not None and make_watcher is not None:
@@ -275,54 +275,6 @@ def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
 def edge_limits(settings: Settings) -> EdgeLimits:
     """The HTTP edge's limits: the settings' deadlines, the edge's defaults for the rest."""
     return EdgeLimits(head_timeout=settings.head_timeout, body_timeout=settings.body_timeout)
-
-
-def aggregate_settings_for(settings: Settings) -> AggregateSettings:
-    """``/aggregate``'s sources and limits: options over the ``[aggregate]`` table.
-
-    Without configured sources, the built-in demo sources call this service's
-    own API (when it listens on TCP).
-
-    Raises:
-        ValueError: a source or a limit is not acceptable.
-    """
-    configured = AggregateSettings.from_options(
-        settings.aggregate_sources,
-        defaults=AggregateSettings.from_table(settings.table("aggregate")),
-        timeout=settings.aggregate_timeout,
-        deadline=settings.aggregate_deadline,
-        concurrency=settings.aggregate_concurrency,
-        max_in_flight=settings.aggregate_max_in_flight,
-        per_client=settings.aggregate_per_client,
-        per_host=settings.aggregate_per_host,
-        max_bytes=settings.aggregate_max_bytes,
-    )
-    try:
-        return configured.or_demo(local_base_url(settings.listen))
-    except ValueError:
-        return configured  # not a TCP listener: no demo
-
-
-def fit_open_file_limit(aggregate: AggregateSettings) -> AggregateSettings:
-    """Raise the open-file limit to the hard limit (logged); fit the fan-out's bounds in it."""
-    limit = raise_open_file_limit()
-    log.info(
-        "{summary}",
-        summary=limit.describe(),
-        before=limit.before,
-        after=limit.after,
-        hard=limit.hard,
-    )
-    fitted = aggregate.within_descriptors(limit.after)
-    if fitted.max_in_flight < aggregate.max_in_flight:
-        log.warn(
-            "Upstream calls in flight lowered from {wanted} to {fitted} to fit the open-file "
-            "limit of {limit}",
-            wanted=aggregate.max_in_flight,
-            fitted=fitted.max_in_flight,
-            limit=limit.after,
-        )
-    return fitted
 
 
 def file_options(settings: Settings) -> dict[str, Any]:
@@ -361,7 +313,7 @@ def _supervisor(
     except ValueError as e:
         raise usage.UsageError(f"aggregate: {e}") from None
     options = {**given, "db": url, "workers": None}
-    top = MultiService()
+    top, hooks = supervisor_instruments(reactor, settings)  # add the worker pool last
     WorkerPoolService(
         reactor,
         with_backlog(settings.listen, settings.listen_backlog),
@@ -371,6 +323,7 @@ def _supervisor(
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
         access_out=stdout_relay(settings.access_log),
+        **hooks.as_arguments(),
     ).setServiceParent(top)
     return top
 

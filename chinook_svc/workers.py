@@ -76,6 +76,7 @@ class _WorkerProtocol(ProcessProtocol):
         self.pool = pool
         self.index = index
         self.ended: Deferred[None] = Deferred()
+        self.pid: int | None = None
         self._buffer = b""
         self._access = b""
 
@@ -125,6 +126,9 @@ class WorkerPoolService(Service):
             final tidying up, say).
         access_out: where the workers' access logs go, when they go to
             standard output (``None``: they write their own files, or none).
+        extra_environ: more environment for each worker, asked for at each
+            start (the metrics' directory, made when the service starts).
+        worker_exited: called with the process id of each worker that exits.
     """
 
     log = Logger()
@@ -139,6 +143,8 @@ class WorkerPoolService(Service):
         stop_timeout: float,
         after_stop: Callable[[], None] | None = None,
         access_out: LineWriter | None = None,
+        extra_environ: Callable[[], Mapping[str, str]] | None = None,
+        worker_exited: Callable[[int], None] | None = None,
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -148,6 +154,8 @@ class WorkerPoolService(Service):
         self.stop_timeout = stop_timeout
         self.after_stop = after_stop
         self.access_out = access_out
+        self.extra_environ = extra_environ
+        self.worker_exited = worker_exited
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
@@ -186,6 +194,7 @@ class WorkerPoolService(Service):
         protocol = _WorkerProtocol(self, index)
         env = {
             **self.environ,
+            **(self.extra_environ() if self.extra_environ is not None else {}),
             OPTIONS_ENV: json.dumps(self.options),
             INDEX_ENV: str(index),
             GENERATIONS_ENV: str(self.count),
@@ -197,19 +206,22 @@ class WorkerPoolService(Service):
         if self.access_out is not None:
             child_fds[ACCESS_FD] = "r"
             env[ACCESS_FD_ENV] = str(ACCESS_FD)
-        self.reactor.spawnProcess(
+        process = self.reactor.spawnProcess(
             protocol,
             sys.executable,
             [sys.executable, "-m", "chinook_svc.worker", str(self.port.addressFamily.name)],
             env=env,
             childFDs=child_fds,
         )
+        protocol.pid = getattr(process, "pid", None)
         self.workers[index] = protocol
         self._started_at[index] = self.reactor.seconds()
 
     def worker_ended(self, protocol: _WorkerProtocol, reason: Failure) -> None:
         """A worker exited: start it again unless the pool is stopping."""
         index = protocol.index
+        if self.worker_exited is not None and protocol.pid is not None:
+            self.worker_exited(protocol.pid)
         if self.workers.get(index) is protocol:
             del self.workers[index]
         if not self.running:

@@ -8,7 +8,7 @@ from twisted.logger import capturedLogs, formatEvent
 
 from chinook_svc.aggregate.fdlimit import CEILING, raise_open_file_limit
 from chinook_svc.aggregate.settings import AggregateSettings
-from chinook_svc.tap import fit_open_file_limit
+from chinook_svc.tap_aggregate import fit_open_file_limit
 
 
 class Limits:

@@ -295,3 +295,20 @@ def test_database_settings_in_toml(tmp_path: Path) -> None:
     path.write_text("queue_limit = 12\nheavy_threads = 1\nsqlite_wal = true\n")
     settings = parse(["--config", str(path)])
     assert (settings.queue_limit, settings.heavy_threads, settings.sqlite_wal) == (12, 1, True)
+
+
+def test_metrics_settings(tmp_path: Path) -> None:
+    """Metrics are on by default, off by ``--metrics off`` or the environment; an admin endpoint."""
+    assert parse([]).metrics is True
+    assert parse([]).metrics_listen is None
+    assert parse(["--metrics", "off"]).metrics is False
+    assert parse([], {"CHINOOK_METRICS": "false"}).metrics is False
+    listen = "tcp:9100:interface=127.0.0.1"
+    assert parse(["--metrics-listen", listen]).metrics_listen == listen
+    assert parse([], {"CHINOOK_METRICS_LISTEN": listen}).metrics_listen == listen
+    toml = tmp_path / "m.toml"
+    toml.write_text(f'metrics = false\nmetrics_listen = "{listen}"\n')
+    settings = parse(["--config", str(toml)])
+    assert (settings.metrics, settings.metrics_listen) == (False, listen)
+    with pytest.raises(UsageError, match="metrics"):
+        parse(["--metrics", "maybe"])

@@ -127,8 +127,8 @@ def test_two_instances_behind_nginx(
         with urllib.request.urlopen(f"{url}/api/albums", timeout=10) as response:
             link = response.headers["Link"]
         assert link.startswith(f"<{url}/api/albums?page=2&")  # built from the client's Host
-        # /metrics is for Prometheus only, never served through nginx.  (Until the
-        # service has /metrics, its own 404 looks the same: this guards the future.)
+        # /metrics is for Prometheus only, never served through nginx (the service
+        # serves it, on by default: nginx answers it with the service's kind of 404).
         status, body = get_json(f"{url}/metrics")
         assert (status, body) == (404, {"message": "Not found"})
     finally:

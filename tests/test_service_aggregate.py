@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from chinook_svc.config import load_settings
-from chinook_svc.tap import Options, aggregate_settings_for
+from chinook_svc.tap import Options
+from chinook_svc.tap_aggregate import aggregate_settings_for
 
 from .service_support import copy_reference, make_tiny_chinook
 from .test_twistd import Twistd, clean_env, free_port

@@ -25,6 +25,7 @@ from twisted.python.usage import UsageError
 from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
+from chinook_svc.metrics.wiring import MetricsService
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.health import HealthService
 from chinook_svc.web.site import TrackingSite
@@ -42,7 +43,15 @@ def parts(
     service: MultiService,
 ) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
     """The database, drain and listening children of the service, in start order."""
-    database, health, upstreams, drain, listening = list(service)
+    database, health, upstreams, drain, listening = [
+        child
+        for child in service
+        if not isinstance(child, MetricsService)
+        and not (
+            isinstance(child, StreamServerEndpointService)
+            and not isinstance(child.factory, TrackingSite)
+        )  # the metrics' own endpoint
+    ]
     assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
@@ -251,7 +260,7 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     assert isinstance(health, HealthService)
     assert health.threads.pool.max == 1 and health.engine is not None
     assert health.engine is not database.engine  # a connection of its own
-    root = parts(service)[2].factory.resource.wrapped  # inside WellFormed
+    root = parts(service)[2].factory.resource.root.wrapped  # inside metrics, WellFormed
     gate = root._children[b"api"]
     runner = gate._runner
     assert (runner.pool, runner.queue_limit, runner.heavy_limit, runner.deadline) == (
@@ -262,7 +271,7 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     )
     health.engine.dispose()
     service, _ = built(threads=3)
-    runner = parts(service)[2].factory.resource.wrapped._children[b"api"]._runner
+    runner = parts(service)[2].factory.resource.root.wrapped._children[b"api"]._runner
     assert (runner.queue_limit, runner.deadline) == (64, 6.0)
     list(service)[1].engine.dispose()
 
@@ -327,3 +336,27 @@ def test_edge_limits_and_body_policy(built: Any) -> None:
     assert isinstance(site.body_policy.__self__, ChinookApp)
     site = parts(built(head_timeout=3.0, body_timeout=4.5)[0])[2].factory
     assert (site.limits.head_timeout, site.limits.body_timeout) == (3.0, 4.5)
+
+
+def test_metrics_wiring(built: Any) -> None:
+    """On by default: the root counts requests, a MetricsService renders scrapes; off: none."""
+    from chinook_svc.metrics import MeasuredRoot
+
+    service, _ = built()
+    assert isinstance(parts(service)[2].factory.resource, MeasuredRoot)
+    assert [type(s) for s in service if isinstance(s, MetricsService)] == [MetricsService]
+    service, _ = built(metrics=False)
+    assert not isinstance(parts(service)[2].factory.resource, MeasuredRoot)
+    assert not [s for s in service if isinstance(s, MetricsService)]
+    service, _ = built(metrics_listen="tcp:0:interface=127.0.0.1")
+    admin = [s for s in service if isinstance(s, StreamServerEndpointService)]
+    assert len(admin) == 2  # the admin endpoint, then the API's port
+    assert admin[0].factory.displayTracebacks is False
+
+
+def test_bad_metrics_endpoint(tiny_url: str) -> None:
+    """A --metrics-listen that is no endpoint description is a usage error."""
+    with pytest.raises(UsageError, match="bad metrics listen endpoint"):
+        tap.build_service(
+            Settings(db_url=tiny_url, metrics_listen="nonsense:1"), MemoryReactorClock()
+        )

@@ -61,7 +61,8 @@ def start_two_workers(chinook_file: Path, tmp_path: Path):  # type: ignore[no-un
         "chinook", "--listen", f"tcp:{port}:interface=127.0.0.1",
         "--db", f"sqlite:///{db}", "--workers", "2",
     ]  # fmt: skip
-    server = Twistd(args, port, tmp_path, clean_env())
+    # The parent's metrics directory goes in tmp_path (a parent killed outright leaves it).
+    server = Twistd(args, port, tmp_path, clean_env(TMPDIR=str(tmp_path)))
     try:
         server.wait_until_up()
         yield server, db

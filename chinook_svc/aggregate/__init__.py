@@ -22,11 +22,14 @@ Wiring (only ``chinook_svc.tap`` picks the reactor)::
 from .client import ConnectionPoolService, make_http_client
 from .demo import demo_sources, local_base_url
 from .fdlimit import OpenFileLimit, raise_open_file_limit
+from .observe import UNWATCHED, AggregateObserver
 from .routes import AggregateRoutes
 from .settings import AggregateSettings
 from .sources import Source
 
 __all__ = [
+    "UNWATCHED",
+    "AggregateObserver",
     "AggregateRoutes",
     "AggregateSettings",
     "ConnectionPoolService",

@@ -33,6 +33,7 @@ from twisted.web.iweb import IAgent
 
 from .admission import CallBudget, HostConnections, Reservation, host_of
 from .client import Expired, UpstreamClient, within
+from .observe import OK, UNWATCHED, AggregateObserver
 from .report import TIMEOUT, Outcome, Report, milliseconds
 from .settings import AggregateSettings
 
@@ -53,11 +54,13 @@ class Aggregator:
         settings: timeouts, deadline, bounds and body cap.
         agent: the shared HTTP agent.
         clock: the clock every deadline and elapsed time is measured on.
+        observer: told how every call ended.
     """
 
     _settings: AggregateSettings
     _agent: IAgent
     _clock: IReactorTime
+    _observer: AggregateObserver = UNWATCHED
     _upstream: UpstreamClient = field(init=False)
     budget: CallBudget = field(init=False)
     _hosts: HostConnections = field(init=False)
@@ -97,7 +100,11 @@ class Aggregator:
         async def one(call: Call) -> Outcome:
             nonlocal pending
             try:
-                return await self._one(call, request)
+                outcome = await self._one(call, request)
+                self._observer.upstream_call(
+                    outcome.source, outcome.error or OK, outcome.elapsed_ms / 1000.0
+                )
+                return outcome
             finally:
                 pending -= 1
                 reservation.shrink_to(pending)  # slots this request can no longer use

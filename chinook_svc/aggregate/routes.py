@@ -31,6 +31,7 @@ from twisted.web.resource import IResource
 from ..restless import ApiError, add_error_handling, json_reply, write_reply
 from .admission import ClientBusy, Overloaded
 from .fanout import Aggregator, Call
+from .observe import UNWATCHED, AggregateObserver
 from .settings import AggregateSettings
 from .sources import SOURCE_PARAMETER, PlaceholderError, Source
 
@@ -127,6 +128,7 @@ class AggregateRoutes:
             ``RequestTraversalAgent`` in tests).
         clock: the clock deadlines run on (the reactor in the service).
         verbose: log every aggregate request's outcome (``--debug``).
+        observer: told how every upstream call ended and about every refusal.
     """
 
     app = Klein()
@@ -139,9 +141,11 @@ class AggregateRoutes:
         clock: IReactorTime,
         *,
         verbose: bool = False,
+        observer: AggregateObserver = UNWATCHED,
     ) -> None:
         self.settings = settings
-        self.aggregator = Aggregator(settings, agent, clock)
+        self.aggregator = Aggregator(settings, agent, clock, observer)
+        self._observer = observer
         self.verbose = verbose
         self._clock = clock
         self._refused = 0
@@ -160,6 +164,7 @@ class AggregateRoutes:
         try:
             report = await self.aggregator.run(calls, client)
         except ClientBusy:
+            self._observer.refused("client_busy")
             self._note_refusal()
             raise ApiError(
                 429,
@@ -168,6 +173,7 @@ class AggregateRoutes:
                 error="client_busy",
             ) from None
         except Overloaded:
+            self._observer.refused("overloaded")
             self._note_refusal()
             raise ApiError(
                 503,

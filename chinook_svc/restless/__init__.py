@@ -11,6 +11,7 @@ underscore are the engine's internals.
 from ._api import CollectionApi
 from ._cache import ResponseCache
 from ._cost import url_cost
+from ._dberrors import error_kind
 from ._engines import (
     DatabaseHealth,
     call_deadline,
@@ -25,6 +26,8 @@ from ._http import WellFormed, add_error_handling, api_request, render_reply, wr
 from ._invalidation import Announcer, WatchService, invalidation_for
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
+from ._observe import CAPACITY, EXPIRED, INVALIDATED, UNOBSERVED, EngineObserver
+from ._prepared import time_raw_statements
 from ._query import Limits
 from ._runner import (
     Cost,
@@ -41,8 +44,12 @@ from ._watchers import parse_redis_url
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "CAPACITY",
+    "EXPIRED",
     "INLINE_INFO_KEY",
     "INTERNAL",
+    "INVALIDATED",
+    "UNOBSERVED",
     "APIManager",
     "Announcer",
     "ApiError",
@@ -51,6 +58,7 @@ __all__ = [
     "Cost",
     "DatabaseHealth",
     "DatabaseThreads",
+    "EngineObserver",
     "IllegalArgumentError",
     "InlineRunner",
     "Limits",
@@ -74,6 +82,7 @@ __all__ = [
     "create_table",
     "database_threads",
     "default_queue_limit",
+    "error_kind",
     "error_reply",
     "invalidation_for",
     "is_memory_sqlite",
@@ -81,6 +90,7 @@ __all__ = [
     "parse_redis_url",
     "pool_size_for",
     "render_reply",
+    "time_raw_statements",
     "url_cost",
     "write_reply",
 ]

@@ -31,6 +31,16 @@ from collections.abc import Hashable
 from twisted.internet.interfaces import IReactorTime
 
 from ._generations import SharedGenerations
+from ._observe import (
+    BYPASSED,
+    CAPACITY,
+    EXPIRED,
+    HIT,
+    INVALIDATED,
+    MISS,
+    UNOBSERVED,
+    EngineObserver,
+)
 from ._representation import Representation
 
 #: What :meth:`ResponseCache.token` returns: this process's expiries and the shared table.
@@ -47,6 +57,7 @@ class ResponseCache:
             process's own, for a single process).
         max_bytes: bound on the cached bodies' total size.
         max_entries: bound on the number of entries.
+        observer: told about every lookup and every entry that goes away.
     """
 
     def __init__(
@@ -57,6 +68,7 @@ class ResponseCache:
         generations: SharedGenerations | None = None,
         max_bytes: int = 64 << 20,
         max_entries: int = 10_000,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         if ttl <= 0:
             raise ValueError("ttl must be positive")
@@ -64,6 +76,7 @@ class ResponseCache:
         self.ttl = ttl
         self.max_bytes = max_bytes
         self.max_entries = max_entries
+        self._observer = observer
         self._entries: OrderedDict[Hashable, tuple[float, Representation]] = OrderedDict()
         self._bytes = 0
         self._generations = generations or SharedGenerations.private()
@@ -100,6 +113,7 @@ class ResponseCache:
         """The table moved (or the cache is unavailable): whether the cache may be used."""
         if not self.available:
             self.bypassed += 1
+            self._observer.cache_lookup(BYPASSED)
             return False
         self._seen = self._table.raw
         self._forget()
@@ -115,10 +129,13 @@ class ResponseCache:
             if entry is not None:
                 self._drop(key)
                 self.evictions += 1
+                self._observer.cache_dropped(EXPIRED, 1)
             self.misses += 1
+            self._observer.cache_lookup(MISS)
             return None
         self._entries.move_to_end(key)
         self.hits += 1
+        self._observer.cache_lookup(HIT)
         return entry[1]
 
     def token(self) -> Token:
@@ -141,6 +158,7 @@ class ResponseCache:
         ):
             self._drop(next(iter(self._entries)))
             self.evictions += 1
+            self._observer.cache_dropped(CAPACITY, 1)
 
     # -- invalidation -------------------------------------------------------------------
 
@@ -166,6 +184,8 @@ class ResponseCache:
             self.expire()
 
     def _forget(self) -> None:
+        if self._entries:
+            self._observer.cache_dropped(INVALIDATED, len(self._entries))
         self._entries.clear()
         self._bytes = 0
         self.invalidations += 1

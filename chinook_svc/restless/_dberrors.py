@@ -248,6 +248,39 @@ def classify(exc: BaseException) -> Fault:
     return fault if fault is not None else _by_class(exc, text)
 
 
+#: A statement that ran past its time limit: PostgreSQL's SQLSTATE, MySQL's and MariaDB's
+#: error numbers (3024 max_execution_time, 1969 max_statement_time, 1317 interrupted),
+#: SQLite's INTERRUPT (the progress handler of ``_engines``), and their messages.
+_PG_TIMEOUT = "57014"
+_MY_TIMEOUT = frozenset({1317, 1969, 3024})
+_SQLITE_INTERRUPT = 9
+_TIMEOUT_MESSAGES = (
+    "statement timeout",
+    "max_statement_time",
+    "max_execution_time",
+    "maximum statement execution time",
+    "interrupted",
+)
+
+
+def error_kind(exc: BaseException) -> str:
+    """What kind of database error ``exc`` is, for counting: ``"timeout"`` or a :class:`Fault`.
+
+    ``"timeout"`` (a statement cut short by its time limit) is told apart from
+    the rest of ``"unavailable"``; the other kinds are :class:`Fault`'s values
+    (``"conflict"``, ``"integrity"``, ``"client"``, ``"internal"``).
+    """
+    fault = classify(exc)
+    if fault is Fault.UNAVAILABLE and (
+        _sqlstate(exc) == _PG_TIMEOUT
+        or _errno(exc) in _MY_TIMEOUT
+        or (_sqlite_code(exc) or 0) & 0xFF == _SQLITE_INTERRUPT
+        or any(marker in _text(exc) for marker in _TIMEOUT_MESSAGES)
+    ):
+        return "timeout"
+    return fault.value
+
+
 def is_unavailable(exc: BaseException) -> bool:
     """Whether a database error means the database cannot serve right now."""
     return classify(exc) is Fault.UNAVAILABLE

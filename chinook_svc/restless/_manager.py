@@ -31,6 +31,7 @@ from ._generations import SharedGenerations
 from ._http import WellFormed
 from ._invalidation import Announcer
 from ._loader import ObjectLoader
+from ._observe import UNOBSERVED, EngineObserver
 from ._openapi import openapi_document
 from ._options import ApiOptions, Processor, attribute_names, legacy_options
 from ._query import Limits
@@ -73,6 +74,8 @@ class APIManager:
             worker processes of the instance (default: its own).
         announcer: what each write transaction does so that other instances
             hear of it (``_invalidation``; default: nothing).
+        observer: told about the response cache's traffic and, for the
+            threads the manager makes, their shed and overdue calls.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class APIManager:
         clock: IReactorTime | None = None,
         generations: SharedGenerations | None = None,
         announcer: Announcer | None = None,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         self.engine = engine
         self.url_prefix = url_prefix
@@ -100,7 +104,7 @@ class APIManager:
         if runner is None:
             if reactor is None:
                 raise TypeError("APIManager needs reactor= (or runner=) to run database calls")
-            self._threads = database_threads(reactor, engine, pool=threadpool)
+            self._threads = database_threads(reactor, engine, pool=threadpool, observer=observer)
             self._threads.start_with(reactor)
             runner = self._threads.runner
             write_runner = write_runner or self._threads.write_runner
@@ -115,7 +119,7 @@ class APIManager:
             clock = clock or reactor
             if clock is None:
                 raise TypeError("a response cache needs clock= (or reactor=)")
-            self.cache = ResponseCache(clock, cache_ttl, generations=generations)
+            self.cache = ResponseCache(clock, cache_ttl, generations=generations, observer=observer)
         self._announcer = announcer
         self._catalog = Catalog()
         self._objects = ObjectLoader()

@@ -19,12 +19,14 @@ execution goes through SQLAlchemy instead, so that they see every statement.
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import Any
 
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.sql import Executable
 
 #: SQLAlchemy's result processor of one column: a driver value in, a Python value out.
@@ -129,6 +131,8 @@ class Prepared:
         params = self.parameters(values)
         dbapi_conn: Any = conn.connection.driver_connection
         cursor = None
+        observe = statement_timer(conn)
+        started = time.perf_counter() if observe is not None else 0.0
         try:
             cursor = dbapi_conn.cursor()
             cursor.execute(self.sql, params)
@@ -142,11 +146,33 @@ class Prepared:
             if cursor is not None:
                 with suppress(self.dialect.loaded_dbapi.Error):
                     cursor.close()
+            if observe is not None:
+                observe(time.perf_counter() - started)
         return self.converted(rows, description)
 
     def scalar(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row."""
         return self.run(conn, values)[0][0]
+
+
+#: Who times the statements of an engine that the raw path runs (SQLAlchemy's events
+#: never see them): :func:`time_raw_statements`.
+_timers: weakref.WeakKeyDictionary[Engine, Callable[[float], None]] = weakref.WeakKeyDictionary()
+
+
+def time_raw_statements(engine: Engine, observe: Callable[[float], None]) -> None:
+    """Call ``observe(seconds)`` for each statement of ``engine`` run on the raw cursor.
+
+    Statements run through SQLAlchemy are seen by its events; those this
+    module runs on the DBAPI cursor (and the pipelines of ``_together``) are
+    not, so an observer of statements (the metrics) registers here too.
+    """
+    _timers[engine] = observe
+
+
+def statement_timer(conn: Connection) -> Callable[[float], None] | None:
+    """The observer of ``conn``'s engine's raw statements, if any."""
+    return _timers.get(conn.engine) if _timers else None
 
 
 def traced(conn: Connection) -> bool:

@@ -46,6 +46,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
 from ._errors import ApiError, DatabaseUnavailable
+from ._observe import UNOBSERVED, EngineObserver
 from ._outages import OutageLog
 
 T = TypeVar("T")
@@ -125,6 +126,8 @@ class ThreadPoolRunner:
         abort: called with the thread id of a call past its deadline, to
             break whatever it waits on.
         name: what the log calls this runner's work.
+        observer: told about shed calls and calls past their deadline, by
+            the pool's name.
     """
 
     def __init__(
@@ -137,8 +140,12 @@ class ThreadPoolRunner:
         deadline: float | None = None,
         abort: Callable[[int], object] | None = None,
         name: str = "database",
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         self._reactor = reactor
+        self._observer = observer
+        #: What observers call this runner's pool (its threads' name).
+        self.label: str = getattr(pool, "name", None) or name
         self._clock: IReactorTime | None = reactor if IReactorTime.providedBy(reactor) else None
         self.pool = pool
         threads = pool.max
@@ -194,6 +201,7 @@ class ThreadPoolRunner:
 
     def _refuse(self, cost: Cost) -> None:
         self.refused += 1
+        self._observer.shed(self.label, cost.value)
         if self._clock is not None:
             self._refused_at = self._clock.seconds()
         self._log.note(
@@ -259,6 +267,7 @@ class ThreadPoolRunner:
         if call.state not in ("waiting", "running"):
             return
         self.overdue += 1
+        self._observer.overdue(self.label)
         self._log.note(
             "deadline",
             "503 Database unavailable: {count} {name} call(s) not done within their "
@@ -275,6 +284,15 @@ class ThreadPoolRunner:
             self._abort(call.thread)
 
     # -- reporting ------------------------------------------------------------------
+
+    @property
+    def busy(self) -> int:
+        """Threads running a call now (a call past its deadline counts until it returns)."""
+        return self._running
+
+    def waiting(self, cost: Cost) -> int:
+        """Calls of ``cost`` waiting for a thread now."""
+        return len(self._queues[cost])
 
     def load(self) -> str:
         """``"saturated"`` (work waits or was refused within a second), ``"busy"``, ``"normal"``."""

@@ -34,6 +34,7 @@ from twisted.python.threadpool import ThreadPool
 
 from ._engines import pool_size_for
 from ._held import held_connections
+from ._observe import UNOBSERVED, EngineObserver
 from ._runner import ThreadPoolRunner, default_heavy_limit
 
 
@@ -84,6 +85,7 @@ def database_threads(
     heavy_limit: int | None = None,
     deadline: float | None = None,
     name: str = "database",
+    observer: EngineObserver = UNOBSERVED,
 ) -> DatabaseThreads:
     """The thread pools and runners for serving ``engine`` on ``reactor`` (not started).
 
@@ -99,6 +101,7 @@ def database_threads(
         deadline: seconds a call may take, waiting or running, before it
             answers 503 and its connection is broken (``None``: no limit).
         name: what the log calls this work (the pools' names follow from it).
+        observer: told about the runners' shed and overdue calls.
     """
     owned: list[ThreadPool] = []
     prefix = "chinook-db" if name == "database" else f"chinook-{name.replace(' ', '-')}"
@@ -111,6 +114,7 @@ def database_threads(
         "deadline": deadline,
         "abort": None if deadline is None else held_connections(engine).abort,
         "name": name,
+        "observer": observer,
     }
     if heavy_limit is None:
         heavy_limit = default_heavy_limit(pool.max, in_process=in_process)

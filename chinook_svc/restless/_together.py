@@ -22,13 +22,14 @@ the page's rows, then every relation's batch (``_loader``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack, suppress
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from ._prepared import Prepared, traced
+from ._prepared import Prepared, statement_timer, traced
 
 #: One statement to run: the prepared statement and its values.
 Planned = tuple[Prepared, Mapping[str, Any]]
@@ -55,6 +56,8 @@ def run_together(conn: Connection, planned: Sequence[Planned]) -> list[list[tupl
     params = [prepared.parameters(values) for prepared, values in planned]
     cursors: list[Any] = []
     sql = planned[0][0].sql
+    observe = statement_timer(conn)
+    started = time.perf_counter() if observe is not None else 0.0
     try:
         with ExitStack() as closing:
             with dbapi_conn.pipeline():
@@ -65,6 +68,11 @@ def run_together(conn: Connection, planned: Sequence[Planned]) -> list[list[tupl
                     sql = prepared.sql
                     cursor.execute(sql, values)
             # Leaving the pipeline sent the Sync and fetched every answer.
+            if observe is not None:
+                # Each statement's answer came within the pipeline's one round trip.
+                elapsed = time.perf_counter() - started
+                for _ in planned:
+                    observe(elapsed)
             return [
                 prepared.converted(cursor.fetchall(), cursor.description)
                 for (prepared, _), cursor in zip(planned, cursors, strict=True)

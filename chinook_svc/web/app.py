@@ -47,9 +47,11 @@ from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.models import detect_edition, models_for
 from chinook_svc.restless import (
+    UNOBSERVED,
     Announcer,
     ApiError,
     APIManager,
+    EngineObserver,
     Reply,
     Runner,
     SharedGenerations,
@@ -81,6 +83,7 @@ def build_api(
     clock: IReactorTime | None = None,
     generations: SharedGenerations | None = None,
     announcer: Announcer | None = None,
+    observer: EngineObserver = UNOBSERVED,
 ) -> APIManager:
     """An :class:`APIManager` for every table of ``models``, without URL prefix.
 
@@ -95,6 +98,7 @@ def build_api(
         clock=clock,
         generations=generations,
         announcer=announcer,
+        observer=observer,
     )
     for name, model in models.by_table().items():
         manager.create_api(
@@ -138,6 +142,7 @@ class ChinookApp:
         health: what ``/healthz`` asks (``None``: ``SELECT 1`` through
             ``runner``, which waits behind API work; the service passes a
             check with a thread and a connection of its own).
+        observer: told about the response cache's traffic (metrics).
     """
 
     app = Klein()
@@ -162,6 +167,7 @@ class ChinookApp:
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
         health: HealthCheck | None = None,
+        observer: EngineObserver = UNOBSERVED,
     ) -> None:
         if (allow_writes or auth_reads) and not token:
             raise ValueError("writes and authenticated reads need a token")
@@ -182,6 +188,7 @@ class ChinookApp:
             clock=clock,
             generations=generations,
             announcer=announcer,
+            observer=observer,
         )
         # The root resource checks every request is well formed (WellFormed): not again here.
         self._api: IResource = self.manager.routes().app.resource()
