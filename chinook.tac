@@ -10,8 +10,9 @@ from twisted.application import service
 from twisted.python.usage import UsageError
 
 from chinook_svc import tap
+from chinook_svc.options import Options
 
-options = tap.Options()
+options = Options()
 try:
     options.parseOptions([])  # no command line here: the environment and config file decide
 except UsageError as e:

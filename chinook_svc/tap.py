@@ -5,11 +5,13 @@ it to :func:`build_service`, which builds, in order: Settings → engine →
 thread pools and runners (``restless.database_threads``: as big as the
 connection pool, and SQLite's writer thread; bounded queues, a deadline per
 call) and ``/healthz``'s own thread and connection → ``ChinookApp`` →
-``TrackingSite`` (tracebacks never shown) → ``strports.service(listen, site)``,
+``TrackingSite`` (tracebacks never shown) → ``ListeningService(listen, site)``
+(``chinook_svc.listening``: bound before the reactor runs, a one-line failure),
 all in one :class:`~chinook_svc.services.SequentialService`. The plugin
 (``twisted/plugins/chinook_plugin.py``) and ``chinook.tac`` both call
-``makeService``; :class:`Options` (generated from the settings' declarations,
-``chinook_svc.options``) is re-exported here for the plugin.
+``makeService``; :data:`Options` (``chinook_svc.options.CommandLine``:
+generated from the settings' declarations, an error is one line) is
+exported here for the plugin.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
@@ -43,8 +44,10 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
+from chinook_svc.listening import ListeningService, serving_summary
 from chinook_svc.models import EditionError, detect_edition
-from chinook_svc.options import Options
+from chinook_svc.options import CommandLine
+from chinook_svc.options import Options as SettingsOptions
 from chinook_svc.restless import (
     call_deadline,
     database_threads,
@@ -208,10 +211,17 @@ def _serve(
         limits=edge_limits(settings),
         body_policy=app.body_policy,
     )
+    summary = serving_summary(
+        database=describe(engine),
+        edition=app.models.edition.name,
+        writes=settings.allow_writes,
+        auth_reads=settings.auth_reads,
+        workers=settings.workers,
+    )
     try:
         listening = (
-            strports.service(
-                with_backlog(settings.listen, settings.listen_backlog), site, reactor=reactor
+            ListeningService(
+                reactor, with_backlog(settings.listen, settings.listen_backlog), site, summary
             )
             if adopt is None
             else AdoptedPortService(reactor, *adopt, site)
@@ -299,7 +309,7 @@ def _supervisor(
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
-        detect_edition(engine)
+        edition = detect_edition(engine)
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
     except Exception as e:
@@ -321,11 +331,22 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
+        summary=serving_summary(
+            database=describe(engine),
+            edition=edition.name,
+            writes=settings.allow_writes,
+            auth_reads=settings.auth_reads,
+            workers=settings.workers,
+        ),
     ).setServiceParent(top)
     return top
 
 
-def makeService(options: Options) -> MultiService:
+#: The options of ``twistd chinook`` (the plugin looks for ``Options`` here).
+Options = CommandLine
+
+
+def makeService(options: SettingsOptions) -> MultiService:
     """The service ``twistd chinook`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message

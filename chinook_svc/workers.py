@@ -33,6 +33,8 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chinook_svc.listening import is_tls, listen_now, log_listening
+
 #: Environment variables a worker reads: its settings (JSON) and its number.
 OPTIONS_ENV = "CHINOOK_WORKER_OPTIONS"
 INDEX_ENV = "CHINOOK_WORKER_INDEX"
@@ -92,6 +94,8 @@ class WorkerPoolService(Service):
         stop_timeout: seconds to wait for workers on stop before killing them.
         after_stop: called once every worker has exited (the database's
             final tidying up, say).
+        summary: what the start-up log says is served
+            (:func:`~chinook_svc.listening.serving_summary`).
     """
 
     log = Logger()
@@ -105,6 +109,7 @@ class WorkerPoolService(Service):
         environ: Mapping[str, str],
         stop_timeout: float,
         after_stop: Callable[[], None] | None = None,
+        summary: str = "",
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -113,32 +118,43 @@ class WorkerPoolService(Service):
         self.environ = dict(environ)
         self.stop_timeout = stop_timeout
         self.after_stop = after_stop
+        self.summary = summary
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
         self._started_at: dict[int, float] = {}
         self._pending: dict[int, Any] = {}
 
+    def privilegedStartService(self) -> None:
+        """Bind (without accepting) before the reactor runs.
+
+        Raises:
+            ListenFailed: the socket cannot be bound; twistd exits with
+                status 1 before any worker is started.
+        """
+        super().privilegedStartService()
+        self._bind()
+
     def startService(self) -> None:
-        """Bind (without accepting), then start the workers."""
+        """Bind unless already bound, then start the workers."""
         super().startService()
-        endpoint = endpoints.serverFromString(self.reactor, self.listen)
-        endpoint.listen(_RefuseAll()).addCallbacks(self._listening, self._cannot_listen)
-
-    def _cannot_listen(self, failure: Failure) -> None:
-        self.log.failure("Cannot listen on {listen}", failure, listen=self.listen)
-        self.reactor.stop()
-
-    def _listening(self, port: Any) -> None:
-        port.stopReading()  # the parent never accepts; the workers do
-        self.port = port
-        self.log.info(
-            "Listening on {address} with {count} worker processes",
-            address=port.getHost(),
-            count=self.count,
-        )
+        self._bind()
         for index in range(self.count):
             self.spawn(index)
+
+    def _bind(self) -> None:
+        if self.port is not None:
+            return
+        endpoint = endpoints.serverFromString(self.reactor, self.listen)
+        port = listen_now(endpoint, _RefuseAll(), self.listen)
+        port.stopReading()  # the parent never accepts; the workers do
+        self.port = port
+        log_listening(
+            port,
+            self.summary,
+            tls=is_tls(self.listen),
+            extra=f" with {self.count} worker processes",
+        )
 
     def spawn(self, index: int) -> None:
         """Start worker ``index`` on the shared socket."""

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from twisted.application.internet import StreamServerEndpointService
 from twisted.application.service import IServiceMaker, MultiService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.plugin import IPlugin, getPlugins
@@ -25,6 +24,7 @@ from twisted.python.usage import UsageError
 from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
+from chinook_svc.listening import ListeningService
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.health import HealthService
 from chinook_svc.web.site import TrackingSite
@@ -40,14 +40,14 @@ def tiny_url(tmp_path: Path) -> str:
 
 def parts(
     service: MultiService,
-) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
+) -> tuple[DatabaseService, DrainService, ListeningService]:
     """The database, drain and listening children of the service, in start order."""
     database, health, upstreams, drain, listening = list(service)
     assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
     assert isinstance(drain, DrainService)
-    assert isinstance(listening, StreamServerEndpointService)
+    assert isinstance(listening, ListeningService)
     return database, drain, listening
 
 
