@@ -563,3 +563,36 @@ def test_hostile_heads_get_json_errors(
         assert answer.status < 500 or answer.status == 501, answer
         if answer.status >= 400 and method != b"HEAD":
             assert "message" in answer.json
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"GET /healthz HTTP/1.1\nHost: x\n\n",
+        b"GET /healthz HTTP/1.1\r\nHost: x\n\n",
+        b"GET /healthz HTTP/1.1\nHost: x\r\n\r\n",
+    ],
+)
+def test_bare_line_feeds_in_the_head_are_a_400_at_once(
+    read_only: TrackingSite, clock: Clock, raw: bytes
+) -> None:
+    """A head whose lines end in a bare LF is refused at once (it waited for the 408)."""
+    wire = Wire(read_only).send(raw)
+    answer = wire.response()
+    assert answer.status == 400
+    assert "CRLF" in answer.json["message"]
+    assert wire.closing
+
+
+def test_a_crlf_split_between_reads_is_not_a_bare_line_feed(read_only: TrackingSite) -> None:
+    """``\\r`` at the end of one read and ``\\n`` at the start of the next is one CRLF."""
+    wire = Wire(read_only).send(b"GET /healthz HTTP/1.1\r").send(b"\nHost: x\r").send(b"\n\r\n")
+    assert wire.response().status == 200
+
+
+def test_bare_line_feeds_in_a_body_are_the_bodys_business(writable: TrackingSite) -> None:
+    """Line feeds after the head belong to the body, which may hold any bytes."""
+    body = b'{"name":\n"lf\\nGenre"}'
+    head = request_bytes("POST", "/api/genres", {**JSON_AUTH, "Content-Length": str(len(body))})
+    answer = Wire(writable).send(head + body).response()
+    assert answer.status == 201

@@ -8,10 +8,14 @@ pool that runs them inline and a reactor fake that delivers results at once.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from klein import Klein
+from treq.testing import StubTreq
+from twisted.internet.defer import ensureDeferred
 from twisted.web.iweb import IRequest
 from twisted.web.resource import IResource, Resource
 
@@ -119,3 +123,47 @@ def test_public_names() -> None:
     assert set(chinook_svc.__all__) == {"ChinookApp", "__version__", "make_resource"}
     with pytest.raises(AttributeError):
         chinook_svc.no_such_name  # noqa: B018
+
+
+class HeldThreadPool(InlineThreadPool):
+    """A one-thread pool whose thread is stuck: calls are taken and never finish."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[Any] = []
+
+    def callInThreadWithCallback(self, on_result: Any, f: Any, *a: Any, **kw: Any) -> None:
+        """Keep the call; it never runs."""
+        self.calls += 1
+        self.held.append(on_result)
+
+
+def test_mounted_service_sheds_and_bounds_waits_like_the_service(tmp_path: Path) -> None:
+    """A stuck database: the mounted resource refuses at once past its queue, and a
+    call past its deadline is a 503 (it used to queue without bound and wait forever)."""
+    reactor = FakeReactor()
+    resource = chinook_svc.make_resource(
+        make_tiny_chinook(tmp_path / "tiny.db"),
+        reactor=reactor,
+        threadpool=HeldThreadPool(),
+        statement_timeout=2.0,
+    )
+    stub = StubTreq(plain_tree(resource))
+    answers: list[int] = []
+
+    async def get(n: int) -> None:
+        response = await stub.get(f"http://host/music/api/albums/{n}")
+        body = json.loads(await stub.content(response))
+        answers.append(response.code)
+        assert response.code == 200 or "message" in body
+        if response.code == 503 and len(answers) <= 13:
+            assert response.headers.getRawHeaders("retry-after")
+
+    # The default queue of a one-thread pool holds 16 calls; one more runs.
+    for n in range(1, 31):
+        ensureDeferred(get(n))
+    stub.flush()
+    assert answers.count(503) == 30 - 17  # refused at once, with nothing waited
+    reactor.advance(2.0 + 1.0 + 0.1)  # the statement timeout plus the deadline's margin
+    stub.flush()
+    assert answers.count(503) == 30 and len(answers) == 30

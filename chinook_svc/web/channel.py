@@ -20,6 +20,8 @@
   a 413 the moment it passes the number; ``100 Continue`` is only sent for a
   body that will be read.  Bodies are kept in memory (never a temporary
   file): the policy bounds them;
+* a head whose lines end in a bare LF is a 400 at once (RFC 9112 allows
+  refusing it; Twisted's parser would have waited for more);
 * every answer the connection gives itself is JSON with ``Connection:
   close`` (Twisted's parser answered an empty 400); after it, the
   connection stops writing, reads and drops what the client still sends
@@ -127,6 +129,9 @@ class EdgeChannel(HTTPChannel):
             self._awaiting_request = False
             if "head" not in self._timers:
                 self._start("head", self._limits.head_timeout)
+        if self.line_mode and _bare_line_feed(self._buffer + data):
+            self._answer(400, "Malformed request: lines of a request head must end in CRLF")
+            return
         super().dataReceived(data)
 
     def rawDataReceived(self, data: bytes) -> None:
@@ -266,6 +271,23 @@ class EdgeChannel(HTTPChannel):
         for name in list(self._timers):
             self._stop(name)
         super().connectionLost(reason)
+
+
+def _bare_line_feed(pending: bytes) -> bool:
+    """Whether the head at the start of ``pending`` has a line ending in a bare LF.
+
+    Only the head is looked at (up to its first empty line): what follows is a
+    body, which may hold any bytes.  Twisted's parser splits lines on CRLF
+    alone, so such a head would otherwise wait for its deadline.
+    """
+    end = pending.find(b"\r\n\r\n")
+    head = pending if end < 0 else pending[:end]
+    start = 0
+    while (found := head.find(b"\n", start)) >= 0:
+        if found == 0 or head[found - 1] != 0x0D:
+            return True
+        start = found + 1
+    return False
 
 
 class EdgeRequest(Request):

@@ -27,7 +27,12 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from chinook_svc.database import open_engine, sample_database_url
-from chinook_svc.restless import database_threads
+from chinook_svc.restless import (
+    call_deadline,
+    database_threads,
+    default_queue_limit,
+    pool_size_for,
+)
 
 from .app import ChinookApp
 
@@ -37,6 +42,7 @@ def make_resource(
     *,
     reactor: Any = None,
     threadpool: ThreadPool | None = None,
+    statement_timeout: float = 5.0,
 ) -> IResource:
     """The Chinook service as a ``twisted.web`` resource, to put anywhere in a resource tree.
 
@@ -53,6 +59,11 @@ def make_resource(
             and stops. ``None``: a new pool sized like the database's
             connection pool, started when ``reactor`` runs and stopped at
             its shutdown.
+        statement_timeout: seconds one SQL statement may run (0: no limit),
+            as the service's ``--statement-timeout``.  As in the service, a
+            call that has not answered a second after it is a 503 with its
+            connection broken, and at most four calls per database thread
+            (at least 16) wait for a thread: more are a 503 at once.
 
     Returns:
         A resource serving ``/``, ``/healthz`` and ``/api/<collection>``
@@ -64,10 +75,22 @@ def make_resource(
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
-    engine = open_engine(db_url if db_url is not None else sample_database_url())
+    engine = open_engine(
+        db_url if db_url is not None else sample_database_url(),
+        statement_timeout=statement_timeout,
+    )
     with ExitStack() as on_failure:
         on_failure.callback(engine.dispose)
-        threads = database_threads(reactor, engine, pool=threadpool, writes=False)
+        threads = database_threads(
+            reactor,
+            engine,
+            pool=threadpool,
+            writes=False,
+            queue_limit=default_queue_limit(
+                threadpool.max if threadpool is not None else pool_size_for(engine)
+            ),
+            deadline=call_deadline(statement_timeout),
+        )
         app = ChinookApp(engine, threads.runner, reactor)
         on_failure.pop_all()
     threads.start_with(reactor)
