@@ -40,6 +40,7 @@ from chinook_svc.aggregate.settings import (
     MIN_CONCURRENCY,
 )
 from chinook_svc.database import DEFAULT_THREADS
+from chinook_svc.restless import parse_redis_url
 from chinook_svc.services import DEFAULT_BACKLOG
 from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
 
@@ -285,6 +286,16 @@ class Settings:
         None, parse_seconds, "Keep GET answers in memory this many seconds; writes empty it",
         cli="cache-ttl", env="CHINOOK_CACHE_TTL", cfg_keys=("CACHE_TTL",),
         toml_key="cache_ttl", metavar="SECONDS", unset="no response cache",
+    )
+    cache_poll: float = setting(
+        0.05, parse_seconds, "Seconds between checks of a SQLite file for others' writes (cache)",
+        cli="cache-poll", env="CHINOOK_CACHE_POLL", cfg_keys=("CACHE_POLL",), metavar="SECONDS",
+        toml_key="cache_poll",
+    )
+    cache_redis: str | None = setting(
+        None, parse_redis_url, "Redis whose pub/sub tells instances of writes (cache; MariaDB)",
+        cli="cache-redis", env="CHINOOK_CACHE_REDIS", cfg_keys=("CACHE_REDIS",), metavar="URL",
+        toml_key="cache_redis", unset="the database's own way (MariaDB: none, the TTL bounds)",
     )
     statement_timeout: float = setting(
         5.0, parse_timeout, "Seconds one SQL statement may run (0: no limit)",

@@ -49,9 +49,12 @@ from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import CommandLine
 from chinook_svc.options import Options as SettingsOptions
 from chinook_svc.restless import (
+    SharedGenerations,
+    WatchService,
     call_deadline,
     database_threads,
     default_queue_limit,
+    invalidation_for,
     pool_size_for,
 )
 from chinook_svc.services import (
@@ -105,13 +108,16 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
 
     With ``settings.workers > 1`` this is the supervising parent of that many
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
-    inherited listening socket's descriptor and family) instead of binding.
+    inherited listening socket's descriptor and family) instead of binding,
+    and ``generations``, the write generations its response cache shares
+    with the other workers.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -148,7 +154,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt)
+        service = _serve(settings, reactor, engine, health_engine, adopt, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -159,6 +165,7 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
     token = api_token(settings)
@@ -180,6 +187,11 @@ def _serve(
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    announcer, make_watcher, mechanism = invalidation_for(
+        str(engine.url.render_as_string(hide_password=False)),
+        redis=settings.cache_redis,
+        poll=settings.cache_poll,
+    )
     try:
         app = ChinookApp(
             engine,
@@ -190,6 +202,8 @@ def _serve(
             token=token,
             auth_reads=settings.auth_reads,
             cache_ttl=settings.cache_ttl,
+            generations=generations,
+            announcer=announcer,
             aggregate=aggregate.resource(),
             aggregate_settings=aggregate_settings,
             cors=CorsPolicy(
@@ -234,6 +248,10 @@ def _serve(
     HealthService(health_threads, health_owned).setServiceParent(top)
     ConnectionPoolService(http_pool).setServiceParent(top)
     DrainService(in_flight, reactor, settings.shutdown_timeout).setServiceParent(top)
+    cache = app.manager.cache
+    if cache is not None and make_watcher is not None:
+        # Other instances' writes: the cache is bypassed until the watcher is connected.
+        WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
 

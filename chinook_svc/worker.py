@@ -48,15 +48,27 @@ def main(argv: list[str]) -> int:
     from twisted.internet import reactor, stdio
 
     from chinook_svc.config import load_settings
+    from chinook_svc.restless import SharedGenerations
     from chinook_svc.tap import build_service
-    from chinook_svc.workers import OPTIONS_ENV, SOCKET_FD
+    from chinook_svc.workers import (
+        GENERATIONS_ENV,
+        GENERATIONS_FD,
+        INDEX_ENV,
+        OPTIONS_ENV,
+        SOCKET_FD,
+    )
 
     # No timestamps: the parent's log adds its own to every relayed line.
     observer = FileLogObserver(sys.stdout, _line)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     family = socket.AddressFamily[argv[1]]
     settings = load_settings(json.loads(os.environ[OPTIONS_ENV]), os.environ)
-    service = build_service(settings, reactor, adopt=(SOCKET_FD, family))
+    generations = None
+    if GENERATIONS_ENV in os.environ:  # one slot per worker, this one's at its index
+        generations = SharedGenerations.from_descriptor(
+            GENERATIONS_FD, int(os.environ[GENERATIONS_ENV]), int(os.environ[INDEX_ENV])
+        )
+    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), generations=generations)
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor

@@ -10,7 +10,11 @@ connections among them.  The parent only supervises:
 * workers watch a pipe from the parent (their standard input) and stop when
   it closes, so they never outlive the parent, even one killed by SIGKILL;
 * on SIGTERM the parent asks every worker to stop (each drains its in-flight
-  requests), waits for them, then exits.
+  requests), waits for them, then exits;
+* the parent creates the workers' shared write-generation table (one slot
+  per worker, ``restless._generations``) and hands it to each as descriptor 4,
+  so a write in one worker empties every worker's response cache before its
+  answer is sent.
 
 Workers log to their standard output; the parent relays each line to its own
 log, prefixed with the worker's number.
@@ -34,12 +38,17 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chinook_svc.listening import is_tls, listen_now, log_listening
+from chinook_svc.restless import create_table
 
 #: Environment variables a worker reads: its settings (JSON) and its number.
 OPTIONS_ENV = "CHINOOK_WORKER_OPTIONS"
 INDEX_ENV = "CHINOOK_WORKER_INDEX"
 #: The descriptor the listening socket has in a worker.
 SOCKET_FD = 3
+#: The descriptor of the shared write-generation table (``restless._generations``) in a
+#: worker, and the environment variable giving its number of slots.
+GENERATIONS_FD = 4
+GENERATIONS_ENV = "CHINOOK_WORKER_GENERATIONS"
 
 #: Restart delays: first, growth factor, cap; a worker alive this long resets them.
 FIRST_DELAY, GROWTH, MAX_DELAY, STABLE_AFTER = 0.5, 2.0, 10.0, 30.0
@@ -124,6 +133,8 @@ class WorkerPoolService(Service):
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
         self._started_at: dict[int, float] = {}
         self._pending: dict[int, Any] = {}
+        #: the shared write-generation table's descriptor (while workers run)
+        self.generations_fd: int | None = None
 
     def privilegedStartService(self) -> None:
         """Bind (without accepting) before the reactor runs.
@@ -139,6 +150,8 @@ class WorkerPoolService(Service):
         """Bind unless already bound, then start the workers."""
         super().startService()
         self._bind()
+        if self.generations_fd is None:
+            self.generations_fd = create_table(self.count)
         for index in range(self.count):
             self.spawn(index)
 
@@ -166,6 +179,7 @@ class WorkerPoolService(Service):
             **self.environ,
             OPTIONS_ENV: json.dumps(self.options),
             INDEX_ENV: str(index),
+            GENERATIONS_ENV: str(self.count),
             "PYTHONUNBUFFERED": "1",
         }
         self.reactor.spawnProcess(
@@ -173,7 +187,13 @@ class WorkerPoolService(Service):
             sys.executable,
             [sys.executable, "-m", "chinook_svc.worker", str(self.port.addressFamily.name)],
             env=env,
-            childFDs={0: "w", 1: "r", 2: "r", SOCKET_FD: self.port.fileno()},
+            childFDs={
+                0: "w",
+                1: "r",
+                2: "r",
+                SOCKET_FD: self.port.fileno(),
+                GENERATIONS_FD: self.generations_fd,
+            },
         )
         self.workers[index] = protocol
         self._started_at[index] = self.reactor.seconds()
@@ -217,6 +237,9 @@ class WorkerPoolService(Service):
             if self.port is not None:
                 self.port.stopListening()
                 self.port = None
+            if self.generations_fd is not None:
+                os.close(self.generations_fd)
+                self.generations_fd = None
             if self.after_stop is not None:
                 self.after_stop()
             self.log.info("All workers stopped")
@@ -242,4 +265,12 @@ def worker_pid() -> int:
     return os.getpid()
 
 
-__all__ = ["INDEX_ENV", "OPTIONS_ENV", "SOCKET_FD", "WorkerPoolService", "worker_pid"]
+__all__ = [
+    "GENERATIONS_ENV",
+    "GENERATIONS_FD",
+    "INDEX_ENV",
+    "OPTIONS_ENV",
+    "SOCKET_FD",
+    "WorkerPoolService",
+    "worker_pid",
+]

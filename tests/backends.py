@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import MetaData, create_engine
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from chinook_svc import models
 from chinook_svc.restless import APIManager, InlineRunner, create_database_engine
@@ -79,6 +79,30 @@ def scratch_schema(url: str) -> Iterator[str]:
         yield schema
     finally:
         drop_schema(url, schema)
+
+
+def served_copy(
+    request: pytest.FixtureRequest, name: str, tmp_path: Path, cleanups: list[Any]
+) -> tuple[str, Path | None]:
+    """A new private copy of the sample in backend ``name``: the URL a service is given
+    (PostgreSQL: its schema on the search path; MariaDB: its database), and the SQLite
+    file (``None`` on a server).  What must be dropped afterwards is appended to ``cleanups``.
+    """
+    if name == "sqlite":
+        db = tmp_path / "chinook.db"
+        shutil.copyfile(request.getfixturevalue("chinook_file"), db)
+        return f"sqlite:///{db}", db
+    url = server_url(request, name)
+    schema = new_schema_name()
+    cleanups.append(lambda: drop_schema(url, schema))
+    loader = create_engine(url)
+    try:
+        load_sample(loader, schema=schema)
+    finally:
+        loader.dispose()
+    if name == "postgresql":
+        return f"{url}?options=-csearch_path%3D{schema}", None
+    return make_url(url).set(database=schema).render_as_string(hide_password=False), None
 
 
 def in_schema(engine: Engine, schema: str | None) -> Engine:

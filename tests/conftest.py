@@ -36,6 +36,7 @@ _DIGESTS = pytest.StashKey[dict[str, str]]()
 POSTGRES_URL = os.environ.get(
     "CHINOOK_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+REDIS_URL = "redis://127.0.0.1:6379"
 MYSQL_URL = os.environ.get("CHINOOK_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 
 
@@ -97,6 +98,14 @@ def postgres_url() -> str:
     if not _reachable("127.0.0.1", 5432):
         missing("PostgreSQL is not reachable on 127.0.0.1:5432", mandatory=require_servers())
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """URL of the Redis server (skips or fails when unreachable)."""
+    if not _reachable("127.0.0.1", 6379):
+        missing("Redis is not reachable on 127.0.0.1:6379", mandatory=require_servers())
+    return REDIS_URL
 
 
 @pytest.fixture(scope="session")

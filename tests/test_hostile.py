@@ -32,7 +32,6 @@ import http.client
 import json
 import os
 import random
-import shutil
 import socket
 import sqlite3
 import time
@@ -43,10 +42,8 @@ from typing import Any
 
 import pytest
 from attrs import define, field
-from sqlalchemy import create_engine, make_url
+from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
-
-from chinook_svc.sample import load_sample
 
 from . import backends
 from .hostile_requests import SAFE_METHODS, HostileRequests, Request
@@ -104,26 +101,8 @@ class Service:
 @pytest.fixture(params=backends.PARAMS)
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
     """``twistd chinook --allow-writes`` on a fresh copy of the sample in one database."""
-    name = request.param
-    cleanups = []
-    db = None
-    if name == "sqlite":
-        db = tmp_path / "chinook.db"
-        shutil.copyfile(request.getfixturevalue("chinook_file"), db)
-        url = f"sqlite:///{db}"
-    else:
-        server_url = backends.server_url(request, name)
-        schema = backends.new_schema_name()
-        cleanups.append(lambda: backends.drop_schema(server_url, schema))
-        loader = create_engine(server_url)
-        try:
-            load_sample(loader, schema=schema)
-        finally:
-            loader.dispose()
-        if name == "postgresql":
-            url = f"{server_url}?options=-csearch_path%3D{schema}"
-        else:
-            url = make_url(server_url).set(database=schema).render_as_string(hide_password=False)
+    cleanups: list[Any] = []
+    url, db = backends.served_copy(request, request.param, tmp_path, cleanups)
     digest = Digest(create_engine(url), db)
     cleanups.append(digest.close)
     port = free_port()

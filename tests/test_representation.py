@@ -128,3 +128,25 @@ def test_304_from_the_cache(db: Path) -> None:
     client, _ = serve(db, Clock(), cache_ttl=5)
     etag = client.get("/api/albums/3").headers["etag"]
     assert client.get("/api/albums/3", headers={"If-None-Match": etag}).code == 304
+
+
+def test_a_write_failing_after_its_commit_empties_the_cache(db: Path) -> None:
+    """A 5xx from a write (here a postprocessor failing after the change) empties the cache."""
+
+    def broken(**kwargs: object) -> None:
+        raise RuntimeError("postprocessor bug")
+
+    engine = configure_sqlite(create_engine(f"sqlite:///{db}"))
+    manager = APIManager(engine, runner=InlineRunner(), cache_ttl=5, clock=Clock())
+    manager.create_api(
+        models.DEFAULT.by_table()["artists"],
+        collection_name="artists",
+        methods=["GET", "PATCH"],
+        postprocessors={"PATCH_SINGLE": [broken]},
+    )
+    client = Client(manager.resource())
+    assert manager.cache is not None
+    client.get("/api/artists/1")
+    assert len(manager.cache) == 1
+    failed = client.request("PATCH", "/api/artists/1", data=b'{"name": "X"}', headers=JSON)
+    assert failed.code >= 500 and len(manager.cache) == 0

@@ -121,7 +121,11 @@ def writable_service(db: Path, directory: Path, token: str, *extra: str) -> Twis
         "--allow-writes", "--api-token-file", str(directory / "token"),
         *extra,
     ]  # fmt: skip
-    server = Twistd(args, port, directory, clean_env())
+    return started(Twistd(args, port, directory, clean_env()))
+
+
+def started(server: Twistd) -> Twistd:
+    """``server`` once it answers (killed if it never does)."""
     try:
         server.wait_until_up()
     except BaseException:

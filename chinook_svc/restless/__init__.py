@@ -9,6 +9,7 @@ underscore are the engine's internals.
 """
 
 from ._api import CollectionApi
+from ._cache import ResponseCache
 from ._cost import url_cost
 from ._engines import (
     DatabaseHealth,
@@ -19,7 +20,9 @@ from ._engines import (
     pool_size_for,
 )
 from ._errors import INTERNAL, ApiError, IllegalArgumentError, ProcessingException, ValidationError
+from ._generations import SharedGenerations, create_table
 from ._http import WellFormed, add_error_handling, api_request, render_reply, write_reply
+from ._invalidation import Announcer, WatchService, invalidation_for
 from ._manager import APIManager
 from ._messages import ApiRequest, Reply, error_reply, json_reply
 from ._query import Limits
@@ -34,12 +37,14 @@ from ._runner import (
 from ._schema import INLINE_INFO_KEY
 from ._sqlite import BUSY_TIMEOUT_MS, SqliteAccess, configure_sqlite
 from ._threads import DatabaseThreads, database_threads
+from ._watchers import parse_redis_url
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "INLINE_INFO_KEY",
     "INTERNAL",
     "APIManager",
+    "Announcer",
     "ApiError",
     "ApiRequest",
     "CollectionApi",
@@ -52,10 +57,13 @@ __all__ = [
     "Overloaded",
     "ProcessingException",
     "Reply",
+    "ResponseCache",
     "Runner",
+    "SharedGenerations",
     "SqliteAccess",
     "ThreadPoolRunner",
     "ValidationError",
+    "WatchService",
     "WellFormed",
     "add_error_handling",
     "api_request",
@@ -63,11 +71,14 @@ __all__ = [
     "check_database",
     "configure_sqlite",
     "create_database_engine",
+    "create_table",
     "database_threads",
     "default_queue_limit",
     "error_reply",
+    "invalidation_for",
     "is_memory_sqlite",
     "json_reply",
+    "parse_redis_url",
     "pool_size_for",
     "render_reply",
     "url_cost",

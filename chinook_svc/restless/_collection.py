@@ -21,6 +21,7 @@ from ._coerce import url_key
 from ._compile import Compiler, FieldRules
 from ._dberrors import unavailable
 from ._dialects import DialectRules, rules_for
+from ._invalidation import Announcer
 from ._loader import ObjectLoader
 from ._options import ApiOptions
 from ._schema import Catalog, ModelInfo
@@ -68,8 +69,11 @@ class Collection:
         objects: ObjectLoader,
         shapes: Shapes | None = None,
         dialect: DialectRules | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
         self.engine = engine
+        #: what a write transaction does so other instances hear of it
+        self.announcer = announcer or Announcer()
         self.model = model
         self.options = options
         self.info = catalog.info(model)

@@ -27,7 +27,9 @@ from twisted.web.resource import IResource
 from ._api import CollectionApi
 from ._cache import ResponseCache
 from ._collection import Collection
+from ._generations import SharedGenerations
 from ._http import WellFormed
+from ._invalidation import Announcer
 from ._loader import ObjectLoader
 from ._openapi import openapi_document
 from ._options import ApiOptions, Processor, attribute_names, legacy_options
@@ -67,6 +69,10 @@ class APIManager:
             them from memory (``None``: no response cache); writes through
             this manager empty the cache.
         clock: the cache's clock (default: ``reactor``).
+        generations: the write generations the cache shares with the other
+            worker processes of the instance (default: its own).
+        announcer: what each write transaction does so that other instances
+            hear of it (``_invalidation``; default: nothing).
     """
 
     def __init__(
@@ -83,6 +89,8 @@ class APIManager:
         limits: Limits | None = None,
         cache_ttl: float | None = None,
         clock: IReactorTime | None = None,
+        generations: SharedGenerations | None = None,
+        announcer: Announcer | None = None,
     ) -> None:
         self.engine = engine
         self.url_prefix = url_prefix
@@ -107,7 +115,8 @@ class APIManager:
             clock = clock or reactor
             if clock is None:
                 raise TypeError("a response cache needs clock= (or reactor=)")
-            self.cache = ResponseCache(clock, cache_ttl)
+            self.cache = ResponseCache(clock, cache_ttl, generations=generations)
+        self._announcer = announcer
         self._catalog = Catalog()
         self._objects = ObjectLoader()
         self._shapes = Shapes()
@@ -135,6 +144,7 @@ class APIManager:
             catalog=self._catalog,
             objects=self._objects,
             shapes=self._shapes,
+            announcer=self._announcer,
         )
         api = CollectionApi(collection)
         self.registry.add(api)

@@ -16,10 +16,11 @@ from typing import IO, Any
 from attrs import evolve
 from klein import Klein
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from twisted.web.iweb import IRequest
 
 from ._api import CollectionApi, Handler, answer
-from ._cache import ResponseCache
+from ._cache import ResponseCache, Token
 from ._cost import read_cost
 from ._errors import ApiError
 from ._http import add_error_handling, api_request, body_unread, write_reply
@@ -177,12 +178,19 @@ class RestlessRoutes:
         d: Deferred[Reply] = self.write_runner.run(
             answer_with_body, api, handler, plain, renderer, content, *ids[1:]
         )
-        return d.addCallback(self._written, request)
+        return d.addCallbacks(self._written, self._write_failed, (request,))
 
     def _written(self, reply: Reply, request: IRequest) -> bytes:
-        if self.cache is not None and reply.status < 400:
+        # Before the answer leaves: every worker's cache forgets what it held.
+        # A refused write (4xx) rolled back; a 5xx may have failed after its commit.
+        if self.cache is not None and not 400 <= reply.status < 500:
             self.cache.invalidate()
         return write_reply(request, reply)
+
+    def _write_failed(self, failure: Failure) -> Failure:
+        if self.cache is not None:
+            self.cache.invalidate()  # it may have failed after its commit
+        return failure
 
     def _get(
         self,
@@ -196,7 +204,7 @@ class RestlessRoutes:
     ) -> Any:
         cache = self.cache
         key: tuple[str, bytes, str] | None = None
-        generation = 0
+        token: Token | None = None
         if cache is not None:
             # Everything that selects the answer: the URL, and the renderer it chose.
             key = (plain.base_url, request.uri, renderer.key)
@@ -204,12 +212,12 @@ class RestlessRoutes:
             if hit is not None:
                 # Served from memory on the reactor thread: no thread hop, no database.
                 return write_reply(request, hit.for_request(plain))
-            generation = cache.generation
+            token = cache.token()
 
         def done(result: tuple[Reply, Representation | None]) -> bytes:
             reply, representation = result
-            if cache is not None and key is not None and representation is not None:
-                cache.put(key, representation, generation)
+            if cache is not None and token is not None and representation is not None:
+                cache.put(key, representation, token)
             return write_reply(request, reply)
 
         cost = read_cost(

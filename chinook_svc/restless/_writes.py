@@ -69,6 +69,7 @@ class Writes:
                 try:
                     yield conn, session
                     session.flush()
+                    self.collection.announcer.in_transaction(conn)
                 except self.options.validation_exceptions as e:
                     messages = extract_error_messages(e)
                     raise ApiError(
@@ -77,6 +78,7 @@ class Writes:
                         validation_errors=messages
                         or "Could not determine specific validation errors",
                     ) from None
+            self.collection.announcer.committed()
         except sa_exc.SQLAlchemyError as e:
             error = write_error(e)
             if error.status >= 500 and not isinstance(error, DatabaseUnavailable):

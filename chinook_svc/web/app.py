@@ -47,10 +47,12 @@ from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
 from chinook_svc.models import ChinookModels, detect_edition, models_for
 from chinook_svc.restless import (
+    Announcer,
     ApiError,
     APIManager,
     Reply,
     Runner,
+    SharedGenerations,
     WellFormed,
     add_error_handling,
     json_reply,
@@ -88,6 +90,8 @@ def build_api(
     allow_writes: bool = False,
     cache_ttl: float | None = None,
     clock: IReactorTime | None = None,
+    generations: SharedGenerations | None = None,
+    announcer: Announcer | None = None,
 ) -> APIManager:
     """An :class:`APIManager` for every Chinook table, without URL prefix.
 
@@ -100,6 +104,8 @@ def build_api(
         url_prefix="",
         cache_ttl=cache_ttl,
         clock=clock,
+        generations=generations,
+        announcer=announcer,
     )
     for name, model in models.by_table().items():
         manager.create_api(
@@ -134,6 +140,10 @@ class ChinookApp:
             the API need; required when ``allow_writes`` or ``auth_reads``.
         auth_reads: reads of the API need the token too.
         cache_ttl: keep GET answers of the API in memory this long (``None``: no cache).
+        generations: the write generations the cache shares with the other
+            workers of the instance (``None``: a single process).
+        announcer: what write transactions do so that other instances hear
+            of them (``None``: nothing).
         aggregate: the ``/aggregate`` resource (``None``: no such endpoint).
         aggregate_settings: its sources, for ``/openapi.json``.
         cors: which other origins browsers may let call the service (``None``: none).
@@ -158,6 +168,8 @@ class ChinookApp:
         token: bytes | None = None,
         auth_reads: bool = False,
         cache_ttl: float | None = None,
+        generations: SharedGenerations | None = None,
+        announcer: Announcer | None = None,
         aggregate: IResource | None = None,
         aggregate_settings: AggregateSettings | None = None,
         cors: CorsPolicy | None = None,
@@ -178,6 +190,8 @@ class ChinookApp:
             allow_writes=allow_writes,
             cache_ttl=cache_ttl,
             clock=clock,
+            generations=generations,
+            announcer=announcer,
         )
         # The root resource checks every request is well formed (WellFormed): not again here.
         self._api: IResource = self.manager.routes().app.resource()
