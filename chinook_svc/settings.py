@@ -70,9 +70,7 @@ def parse_db_url(value: object) -> str:
 
 def whole_number(maximum: int | None) -> Callable[[object], int]:
     """A parser of whole numbers from 1 to ``maximum`` (unbounded: ``None``)."""
-    expected = (
-        "a whole number, at least 1" if maximum is None else f"a whole number from 1 to {maximum}"
-    )
+    bounds = ", at least 1" if maximum is None else f" from 1 to {maximum}"
 
     def parse(value: object) -> int:
         if isinstance(value, str) and value.strip().isdigit():
@@ -83,7 +81,7 @@ def whole_number(maximum: int | None) -> Callable[[object], int]:
             or value < 1
             or (maximum is not None and value > maximum)
         ):
-            raise ValueError(f"expected {expected}")
+            raise ValueError(f"expected a whole number{bounds}")
         return value
 
     return parse
@@ -102,10 +100,8 @@ def parse_seconds(value: object) -> float:
 
 def parse_timeout(value: object) -> float:
     """Seconds from 0 to an hour, where 0 means "no limit"."""
-    if value in (0, "0", 0.0):
-        return 0.0
     try:
-        return parse_seconds(value)
+        return 0.0 if value in (0, "0", 0.0) else parse_seconds(value)
     except ValueError:
         raise ValueError("expected a number of seconds from 0 (no limit) to 3600") from None
 
