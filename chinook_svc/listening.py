@@ -30,6 +30,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from chinook_svc._version import __version__
+from chinook_svc.settings import Settings
 
 log = Logger()
 
@@ -126,6 +127,17 @@ def serving_summary(
     )
 
 
+def summary_of(settings: Settings, database: str, edition: str) -> str:
+    """:func:`serving_summary` of ``settings`` (``database``: its URL, password hidden)."""
+    return serving_summary(
+        database=database,
+        edition=edition,
+        writes=settings.allow_writes,
+        auth_reads=settings.auth_reads,
+        workers=settings.workers,
+    )
+
+
 def log_listening(
     port: IListeningPort, summary: str, *, tls: bool = False, extra: str = ""
 ) -> None:
@@ -201,4 +213,5 @@ __all__ = [
     "log_listening",
     "refusal_text",
     "serving_summary",
+    "summary_of",
 ]

@@ -44,19 +44,23 @@ def help_text(attribute: Attribute[Any], spec: Spec) -> str:
     return f"{spec.help}{default}{variable}"
 
 
-def _parameters() -> list[list[Any]]:
+#: The option groups of ``twistd chinook`` (``twistd restless`` adds ``reflection``).
+SERVICE = frozenset({"service"})
+
+
+def _parameters(groups: frozenset[str] = SERVICE) -> list[list[Any]]:
     return [
         [spec.cli, None, None, help_text(attribute, spec)]
         for attribute, spec in declared()
-        if spec.cli is not None and not (spec.flag or spec.repeatable)
+        if spec.cli is not None and not (spec.flag or spec.repeatable) and spec.group in groups
     ]
 
 
-def _flags() -> list[list[Any]]:
+def _flags(groups: frozenset[str] = SERVICE) -> list[list[Any]]:
     return [
         [spec.cli, None, help_text(attribute, spec)]
         for attribute, spec in declared()
-        if spec.cli is not None and spec.flag
+        if spec.cli is not None and spec.flag and spec.group in groups
     ]
 
 
@@ -87,6 +91,9 @@ class Options(usage.Options):
     optFlags = _flags()
 
     settings: Settings
+    #: Values the command sets whatever the command line says (option name -> value):
+    #: ``twistd chinook`` always serves the Chinook models.
+    forced: Mapping[str, Any] = {"reflect": False}
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__()
@@ -104,13 +111,14 @@ class Options(usage.Options):
         """Merge options, environment and config file into :attr:`settings`."""
         given: dict[str, Any] = dict(self)
         for _, spec in declared():
-            if spec.cli is None:
+            if spec.cli is None or spec.cli not in self:
                 continue
             if spec.flag:
                 # An absent flag is "not given", so that it does not override CHINOOK_DEBUG.
                 given[spec.cli] = True if self[spec.cli] else None
             elif spec.repeatable:
                 given[spec.cli] = list(self[spec.cli]) or None
+        given.update(self.forced)
         self.given = given
         self.settings = load_settings(given, self._environ)
 
@@ -144,4 +152,4 @@ for _name, _help in _repeatable().items():
     setattr(Options, "opt_" + _name.replace("-", "_"), _append_to(_name, _help))
 
 
-__all__ = ["CommandLine", "Options", "default_text", "help_text"]
+__all__ = ["SERVICE", "CommandLine", "Options", "default_text", "help_text"]

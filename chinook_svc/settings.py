@@ -19,7 +19,6 @@ use ``settings.<name>`` where it matters, and regenerate the docs
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -27,8 +26,6 @@ from typing import Any
 
 import attrs
 from attrs import field, frozen
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from chinook_svc.aggregate.settings import (
     DEFAULT_DEADLINE,
@@ -40,6 +37,20 @@ from chinook_svc.aggregate.settings import (
     MIN_CONCURRENCY,
 )
 from chinook_svc.database import DEFAULT_THREADS
+from chinook_svc.parsers import (
+    parse_bool,
+    parse_columns,
+    parse_db_url,
+    parse_names,
+    parse_naming,
+    parse_origins,
+    parse_path,
+    parse_seconds,
+    parse_sources,
+    parse_text,
+    parse_timeout,
+    whole_number,
+)
 from chinook_svc.restless import parse_redis_url
 from chinook_svc.services import DEFAULT_BACKLOG
 from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
@@ -47,110 +58,6 @@ from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
 MAX_THREADS = 256
 MAX_WORKERS = 64
-
-# -- value parsers: raw value (str from env/CLI, or a literal from a file) -> field value ---
-
-
-def parse_text(value: object) -> str:
-    """A non-empty string, stripped."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError("expected a non-empty string")
-    return value.strip()
-
-
-def parse_db_url(value: object) -> str:
-    """A SQLAlchemy database URL."""
-    text = parse_text(value)
-    try:
-        make_url(text)
-    except ArgumentError as e:
-        raise ValueError(f"not a SQLAlchemy database URL ({e})") from None
-    return text
-
-
-def whole_number(maximum: int | None) -> Callable[[object], int]:
-    """A parser of whole numbers from 1 to ``maximum`` (unbounded: ``None``)."""
-    bounds = ", at least 1" if maximum is None else f" from 1 to {maximum}"
-
-    def parse(value: object) -> int:
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or value < 1
-            or (maximum is not None and value > maximum)
-        ):
-            raise ValueError(f"expected a whole number{bounds}")
-        return value
-
-    return parse
-
-
-def parse_seconds(value: object) -> float:
-    """A number of seconds, more than 0 and at most an hour."""
-    try:
-        seconds = float(value) if isinstance(value, (str, int, float)) else -1.0
-    except ValueError:
-        seconds = -1.0
-    if isinstance(value, bool) or not 0 < seconds <= 3600:
-        raise ValueError("expected a number of seconds, more than 0 and at most 3600")
-    return seconds
-
-
-def parse_timeout(value: object) -> float:
-    """Seconds from 0 to an hour, where 0 means "no limit"."""
-    try:
-        return 0.0 if value in (0, "0", 0.0) else parse_seconds(value)
-    except ValueError:
-        raise ValueError("expected a number of seconds from 0 (no limit) to 3600") from None
-
-
-def parse_sources(value: object) -> tuple[str, ...]:
-    """``NAME=URL`` sources: a list (command line, config file) or ``;``-separated text."""
-    items = value.split(";") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected NAME=URL sources")
-    sources = tuple(i.strip() for i in items if i.strip())
-    if not all("=" in s for s in sources):
-        raise ValueError("expected NAME=URL sources")
-    return sources
-
-
-_ORIGIN = re.compile(r"https?://([a-z0-9.-]+|\[[0-9a-f:.]+\])(:[0-9]{1,5})?")
-
-
-def parse_origins(value: object) -> tuple[str, ...]:
-    """Browser origins (``scheme://host[:port]``) or ``*``: a list, or text split by commas."""
-    items = value.replace(",", " ").split() if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
-        raise ValueError("expected origins such as https://app.example.com, or *")
-    origins = []
-    for item in (i.strip().lower().rstrip("/") for i in items if i.strip()):
-        if item != "*" and not _ORIGIN.fullmatch(item):
-            raise ValueError(f"{item!r} is not an origin (scheme://host[:port]) or *")
-        # Browsers leave the scheme's own port out of an Origin.
-        origins.append(item.removesuffix(":443" if item.startswith("https") else ":80"))
-    return tuple(dict.fromkeys(origins))
-
-
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off", ""})
-
-
-def parse_bool(value: object) -> bool:
-    """``true``/``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``; empty: false)."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError("expected true or false")
-
-
-def parse_path(value: object) -> Path:
-    """A file system path (``~`` expanded)."""
-    return Path(parse_text(value)).expanduser()
-
 
 # -- the declaration -------------------------------------------------------------------------
 
@@ -173,6 +80,9 @@ class Spec:
         flag: a command-line flag (no value), for a boolean.
         repeatable: the command-line option may be given several times.
         secret: never shown (not in ``repr``, error messages or docs).
+        group: which commands offer the option: ``service`` (both
+            ``twistd chinook`` and ``twistd restless``), ``reflection``
+            (``twistd restless`` only), ``internal`` (neither: set by the command).
     """
 
     parse: Callable[[object], Any]
@@ -186,6 +96,7 @@ class Spec:
     flag: bool = False
     repeatable: bool = False
     secret: bool = False
+    group: str = "service"
 
 
 def setting(default: Any, parse: Callable[[object], Any], help: str, **spec: Any) -> Any:
@@ -372,6 +283,44 @@ class Settings:
         cli="cors-origin", env="CHINOOK_CORS_ORIGINS", cfg_keys=("CORS_ORIGINS",),
         toml_key="cors_origins", metavar="ORIGIN", repeatable=True,
         unset="none: browsers keep other origins' pages from reading answers",
+    )
+    # Reflection: `twistd restless` (any database) sets `reflect`; the rest are its options.
+    # CHINOOK_REFLECT is read by chinook.tac only, to pick the command it builds.
+    reflect: bool = setting(
+        False, parse_bool, "Serve the database's own tables by reflection "
+        "(twistd restless; chinook.tac with CHINOOK_REFLECT=1)",
+        cli="reflect", env="CHINOOK_REFLECT", flag=True, group="internal",
+    )
+    naming: str = setting(
+        "keep", parse_naming, "Column names as in the database (keep) or snake_case (snake)",
+        cli="naming", env="CHINOOK_NAMING", toml_key="naming", metavar="keep|snake",
+        group="reflection",
+    )
+    reflect_tables: tuple[str, ...] = setting(
+        (), parse_names, "Serve only these tables and views (comma-separated)",
+        cli="tables", env="CHINOOK_TABLES", toml_key="reflect_tables", metavar="NAMES",
+        unset="every table and view", group="reflection",
+    )
+    exclude_tables: tuple[str, ...] = setting(
+        (), parse_names, "Tables and views not to serve (comma-separated)",
+        cli="exclude-tables", env="CHINOOK_EXCLUDE_TABLES", toml_key="exclude_tables",
+        metavar="NAMES", unset="none", group="reflection",
+    )
+    schema: str | None = setting(
+        None, parse_text, "Schema to reflect (PostgreSQL schema, MariaDB database)",
+        cli="schema", env="CHINOOK_SCHEMA", toml_key="schema", metavar="NAME",
+        unset="the connection's default", group="reflection",
+    )
+    exclude_columns: tuple[str, ...] = setting(
+        (), parse_columns, "Columns hidden from answers, filters, sorting and eval "
+        "(table.column, comma-separated)",
+        cli="exclude-columns", env="CHINOOK_EXCLUDE_COLUMNS", toml_key="exclude_columns",
+        metavar="TABLE.COLUMN", unset="none", group="reflection",
+    )
+    inline_to_many: bool = setting(
+        False, parse_bool, "Objects carry their to-many relations too (unbounded: use with care)",
+        cli="inline-to-many", env="CHINOOK_INLINE_TO_MANY", toml_key="inline_to_many",
+        flag=True, group="reflection",
     )
     # fmt: on
     #: TOML tables (``[aggregate]`` ...) for the features that read them, read-only.

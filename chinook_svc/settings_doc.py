@@ -40,10 +40,14 @@ def reference() -> str:
         option = None
         if spec.cli is not None:
             option = f"--{spec.cli}" if spec.flag else f"--{spec.cli} {spec.metavar}"
+        command = {
+            "reflection": f"{_code(option)} (`twistd restless` only)",
+            "internal": "none: `twistd restless` sets it",
+        }.get(spec.group, _code(option))
         default = default_text(attribute, spec)
         cells = [
             _code(attribute.name),
-            _code(option),
+            command,
             _code(spec.env),
             ", ".join(_code(k) for k in spec.cfg_keys),
             _code(spec.toml_key),

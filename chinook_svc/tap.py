@@ -44,10 +44,11 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
-from chinook_svc.listening import ListeningService, serving_summary
+from chinook_svc.listening import ListeningService, summary_of
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import CommandLine
 from chinook_svc.options import Options as SettingsOptions
+from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
 from chinook_svc.restless import (
     SharedGenerations,
     WatchService,
@@ -124,6 +125,8 @@ def build_service(
         usage.UsageError: the database cannot be opened or served, or the
             listen description is bad.
     """
+    if settings.reflect and settings.db_url is None:
+        raise usage.UsageError("--db URL is required: which database should be reflected?")
     try:
         url = settings.db_url or sample_database_url(settings.data_dir)
     except SampleUnavailable as e:
@@ -187,6 +190,7 @@ def _serve(
     aggregate_settings = fit_open_file_limit(aggregate_settings)
     http_agent, http_pool = make_http_client(reactor, aggregate_settings)
     aggregate = AggregateRoutes(aggregate_settings, http_agent, reactor, verbose=settings.debug)
+    models = served_models(settings, engine)
     announcer, make_watcher, mechanism = invalidation_for(
         str(engine.url.render_as_string(hide_password=False)),
         redis=settings.cache_redis,
@@ -210,6 +214,7 @@ def _serve(
                 settings.cors_origins, READ_WRITE if settings.allow_writes else READ_ONLY
             ),
             health=health,
+            models=models,
         )
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
@@ -225,13 +230,7 @@ def _serve(
         limits=edge_limits(settings),
         body_policy=app.body_policy,
     )
-    summary = serving_summary(
-        database=describe(engine),
-        edition=app.models.edition.name,
-        writes=settings.allow_writes,
-        auth_reads=settings.auth_reads,
-        workers=settings.workers,
-    )
+    summary = summary_of(settings, describe(engine), app.models.edition.name)
     try:
         listening = (
             ListeningService(
@@ -254,6 +253,22 @@ def _serve(
         WatchService(reactor, cache, make_watcher, mechanism).setServiceParent(top)
     listening.setServiceParent(top)
     return top
+
+
+def served_models(settings: Settings, engine: Engine) -> ReflectedModels | None:
+    """The reflected models ``twistd restless`` serves (``None``: Chinook's, detected later).
+
+    Raises:
+        usage.UsageError: nothing can be served, or the schema cannot be read.
+    """
+    if not settings.reflect:
+        return None
+    try:
+        return reflect_models(engine, Choice.of(settings))
+    except ReflectionError as e:
+        raise usage.UsageError(str(e)) from None
+    except Exception as e:  # the driver's errors: refused, no such file, bad password ...
+        raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
 
 
 def edge_limits(settings: Settings) -> EdgeLimits:
@@ -327,9 +342,12 @@ def _supervisor(
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
-        edition = detect_edition(engine)
+        reflected = served_models(settings, engine)
+        edition = detect_edition(engine) if reflected is None else reflected.edition
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
+    except usage.UsageError:
+        raise
     except Exception as e:
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     finally:
@@ -349,13 +367,7 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
-        summary=serving_summary(
-            database=describe(engine),
-            edition=edition.name,
-            writes=settings.allow_writes,
-            auth_reads=settings.auth_reads,
-            workers=settings.workers,
-        ),
+        summary=summary_of(settings, describe(engine), edition.name),
     ).setServiceParent(top)
     return top
 
@@ -364,8 +376,8 @@ def _supervisor(
 Options = CommandLine
 
 
-def makeService(options: SettingsOptions) -> MultiService:
-    """The service ``twistd chinook`` runs, on the global reactor.
+def command_service(options: SettingsOptions, command: str) -> MultiService:
+    """The service ``twistd <command>`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message
     (``SystemExit``) rather than a traceback.
@@ -377,7 +389,12 @@ def makeService(options: SettingsOptions) -> MultiService:
             options.settings, reactor, given=options.given, environ=options._environ
         )
     except usage.UsageError as e:
-        raise SystemExit(f"twistd chinook: {e}") from None
+        raise SystemExit(f"twistd {command}: {e}") from None
 
 
-__all__ = ["Options", "build_service", "makeService"]
+def makeService(options: SettingsOptions) -> MultiService:
+    """The service ``twistd chinook`` runs (:func:`command_service`)."""
+    return command_service(options, "chinook")
+
+
+__all__ = ["Options", "build_service", "command_service", "makeService"]

@@ -98,15 +98,23 @@ class Service:
     digest: Digest
 
 
-@pytest.fixture(params=backends.PARAMS)
+@pytest.fixture(params=[*backends.PARAMS, pytest.param("reflected", id="sqlite-reflected")])
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
-    """``twistd chinook --allow-writes`` on a fresh copy of the sample in one database."""
+    """``twistd chinook --allow-writes`` on a fresh copy of the sample in one database.
+
+    ``reflected``: ``twistd restless --naming snake --allow-writes`` on SQLite,
+    the same file served by reflection (docs/reflection.md).
+    """
+    name = request.param
     cleanups: list[Any] = []
-    url, db = backends.served_copy(request, request.param, tmp_path, cleanups)
+    url, db = backends.served_copy(
+        request, "sqlite" if name == "reflected" else name, tmp_path, cleanups
+    )
     digest = Digest(create_engine(url), db)
     cleanups.append(digest.close)
     port = free_port()
-    args = ["chinook", "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", url, "--allow-writes"]
+    command = ["restless", "--naming", "snake"] if name == "reflected" else ["chinook"]
+    args = [*command, "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", url, "--allow-writes"]
     # Requests that never finish their head or body (bare LF lines, a Content-Length
     # past the body) are answered 408 at these deadlines: short, so runs stay quick.
     args += ["--head-timeout", "2", "--body-timeout", "2"]

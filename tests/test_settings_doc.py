@@ -13,7 +13,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from twisted.python.usage import UsageError
 
+from chinook_svc import tap_restless
 from chinook_svc.config import load_settings
 from chinook_svc.options import Options
 from chinook_svc.settings import Settings, declared
@@ -52,22 +54,37 @@ def test_doc_examples_load(tmp_path: Path, fence: str, name: str) -> None:
         assert settings.db_url == f"sqlite:///{tmp_path.resolve()}/chinook.db"
 
 
-def test_options_are_the_declared_settings() -> None:
-    """Each setting with a command-line name is exactly one option; no option is undeclared."""
-    options = Options(environ={})
+COMMANDS = [
+    pytest.param(Options, {"service"}, id="chinook"),
+    pytest.param(tap_restless.Options, {"service", "reflection"}, id="restless"),
+]
+
+
+@pytest.mark.parametrize(("command", "groups"), COMMANDS)
+def test_options_are_the_declared_settings(command: type[Options], groups: set[str]) -> None:
+    """Each setting of the command's groups is exactly one option; no option is undeclared.
+
+    ``twistd chinook`` offers the service's settings, ``twistd restless``
+    those and the reflection options; an ``internal`` setting (``reflect``)
+    is set by the command, never an option.
+    """
+    options = command(environ={})
     parameters = {p[0] for p in options.optParameters}
     flags = {f[0] for f in options.optFlags}
     repeatable = {
         name[len("opt_") :].replace("_", "-")
-        for name in dir(Options)
+        for name in dir(command)
         if name.startswith("opt_") and name not in ("opt_help", "opt_version")
     }
-    declared_cli = [spec.cli for _, spec in declared() if spec.cli is not None]
+    declared_cli = [
+        spec.cli for _, spec in declared() if spec.cli is not None and spec.group in groups
+    ]
     assert sorted(parameters | flags | repeatable) == sorted(declared_cli)
     assert not parameters & flags and not (parameters | flags) & repeatable
     for attribute, spec in declared():
-        if spec.flag:
+        if spec.flag and spec.group in groups:
             assert attribute.default is False and spec.cli in flags
+    assert "reflect" not in parameters | flags
 
 
 def test_names_are_unique() -> None:
@@ -87,4 +104,43 @@ def test_defaults_are_the_settings_defaults() -> None:
     options = Options(environ={})
     options.parseOptions([])
     assert options.settings == Settings()
-    assert all(options.given[spec.cli] is None for _, spec in declared() if spec.cli)
+    assert options.given["reflect"] is False  # twistd chinook serves Chinook's models
+    assert all(
+        options.given.get(spec.cli) is None
+        for _, spec in declared()
+        if spec.cli and spec.cli != "reflect"
+    )
+
+
+def test_reflection_settings_from_a_file(tmp_path: Path) -> None:
+    """The reflection options have TOML keys and variables like every other setting."""
+    config = tmp_path / "shop.toml"
+    config.write_text(
+        'naming = "snake"\nreflect_tables = ["a", "B"]\nexclude_columns = "a.x, B.y"\n'
+        "inline_to_many = true\n",
+        encoding="utf-8",
+    )
+    settings = load_settings({"config": str(config)}, {"CHINOOK_SCHEMA": "sales"})
+    assert (settings.naming, settings.reflect_tables, settings.exclude_columns) == (
+        "snake",
+        ("a", "B"),
+        ("a.x", "B.y"),
+    )
+    assert settings.inline_to_many is True and settings.schema == "sales"
+
+
+def test_restless_defaults_reflect() -> None:
+    """``twistd restless`` is ``twistd chinook``'s settings with ``reflect`` on, whatever the
+    environment says; ``twistd chinook`` ignores ``CHINOOK_REFLECT``."""
+    options = tap_restless.Options(environ={"CHINOOK_REFLECT": "false"})
+    options.parseOptions(["--naming", "snake", "--tables", "a,b", "--exclude-columns", "a.x"])
+    assert options.settings == Settings(
+        reflect=True, naming="snake", reflect_tables=("a", "b"), exclude_columns=("a.x",)
+    )
+    chinook = Options(environ={"CHINOOK_REFLECT": "1"})
+    chinook.parseOptions([])
+    assert chinook.settings.reflect is False
+    with pytest.raises(UsageError, match="expected keep or snake"):
+        tap_restless.Options(environ={}).parseOptions(["--naming", "camel"])
+    with pytest.raises(UsageError, match=r"table\.column"):
+        tap_restless.Options(environ={}).parseOptions(["--exclude-columns", "password"])

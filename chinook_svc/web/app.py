@@ -45,7 +45,7 @@ from zope.interface import implementer
 
 from chinook_svc.aggregate import AggregateSettings
 from chinook_svc.auth import TokenCheck, TokenGuard, refuse
-from chinook_svc.models import ChinookModels, detect_edition, models_for
+from chinook_svc.models import detect_edition, models_for
 from chinook_svc.restless import (
     Announcer,
     ApiError,
@@ -64,19 +64,8 @@ from .cors import CorsPolicy, CorsResource
 from .docs import CONTENT_SECURITY_POLICY, START, asset, page, swagger_ui_directory
 from .health import HEALTH_TIMEOUT, HealthCheck
 from .openapi import bearer_methods, for_mount, service_document
+from .served import EXCLUDE_INLINE, READ_ONLY, READ_WRITE, ServedModels, api_options
 
-#: Relations kept out of inline objects (they are large), still served at their URLs.
-#: An album's objects embed its artist but not its tracks, as the protocol's example shows.
-EXCLUDE_INLINE: dict[str, tuple[str, ...]] = {
-    "albums": ("tracks",),
-    "genres": ("tracks",),
-    "media_types": ("tracks",),
-    "playlists": ("tracks",),
-}
-
-
-READ_ONLY = ("GET",)
-READ_WRITE = ("GET", "POST", "PATCH", "PUT", "DELETE")
 #: The methods whose body the API reads.
 BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
 
@@ -84,7 +73,7 @@ BODY_METHODS = frozenset({b"POST", b"PATCH", b"PUT"})
 def build_api(
     engine: Engine,
     runner: Runner,
-    models: ChinookModels,
+    models: ServedModels,
     *,
     write_runner: Runner | None = None,
     allow_writes: bool = False,
@@ -93,7 +82,7 @@ def build_api(
     generations: SharedGenerations | None = None,
     announcer: Announcer | None = None,
 ) -> APIManager:
-    """An :class:`APIManager` for every Chinook table, without URL prefix.
+    """An :class:`APIManager` for every table of ``models``, without URL prefix.
 
     Read-only unless ``allow_writes``; bulk PATCH/DELETE stay off either way.
     """
@@ -111,9 +100,8 @@ def build_api(
         manager.create_api(
             model,
             collection_name=name,
-            methods=READ_WRITE if allow_writes else READ_ONLY,
             allow_functions=True,
-            exclude_inline=EXCLUDE_INLINE.get(name, ()),
+            **api_options(models, name, allow_writes),
         )
     return manager
 
@@ -131,7 +119,7 @@ class ChinookApp:
         engine: the database.
         runner: where database calls run (a thread pool; inline in tests).
         clock: times the health check out.
-        models: the mapped classes; ``None`` detects the edition from the
+        models: the mapped classes (Chinook's or reflected); ``None`` detects the edition from the
             database (blocking: do it before the reactor runs).
         health_timeout: seconds ``/healthz`` waits for the database.
         write_runner: where writes run (on SQLite: one writer thread).
@@ -161,7 +149,7 @@ class ChinookApp:
         runner: Runner,
         clock: IReactorTime,
         *,
-        models: ChinookModels | None = None,
+        models: ServedModels | None = None,
         health_timeout: float = HEALTH_TIMEOUT,
         write_runner: Runner | None = None,
         allow_writes: bool = False,
@@ -181,7 +169,9 @@ class ChinookApp:
             load = getattr(runner, "load", None)
             health = HealthCheck(engine, runner, clock, timeout=health_timeout, load=load)
         self._health = health
-        self.models = models if models is not None else models_for(detect_edition(engine))
+        if models is None:
+            models = models_for(detect_edition(engine))
+        self.models: ServedModels = models
         self.manager = build_api(
             engine,
             runner,
@@ -367,4 +357,14 @@ class _Root:
 
 add_error_handling(ChinookApp.app)
 
-__all__ = ["BODY_METHODS", "EXCLUDE_INLINE", "HEALTH_TIMEOUT", "ChinookApp", "build_api"]
+__all__ = [
+    "BODY_METHODS",
+    "EXCLUDE_INLINE",
+    "HEALTH_TIMEOUT",
+    "READ_ONLY",
+    "READ_WRITE",
+    "ChinookApp",
+    "ServedModels",
+    "api_options",
+    "build_api",
+]

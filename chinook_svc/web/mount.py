@@ -15,7 +15,12 @@ or, in a Klein app::
     def music_api(request):
         return music
 
-Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.
+Both serve ``/music/api/albums``, ``/music/healthz`` and ``/music/``.  Any
+other database, by reflection (``docs/reflection.md``)::
+
+    from chinook_svc.reflection import Choice
+
+    shop = make_resource("postgresql://db/shop", reactor=reactor, reflect=Choice(naming="snake"))
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from twisted.python.threadpool import ThreadPool
 from twisted.web.resource import IResource
 
 from chinook_svc.database import open_engine, sample_database_url
+from chinook_svc.reflection import Choice, reflect_models
 from chinook_svc.restless import (
     call_deadline,
     database_threads,
@@ -43,6 +49,7 @@ def make_resource(
     reactor: Any = None,
     threadpool: ThreadPool | None = None,
     statement_timeout: float = 5.0,
+    reflect: Choice | None = None,
 ) -> IResource:
     """The Chinook service as a ``twisted.web`` resource, to put anywhere in a resource tree.
 
@@ -64,6 +71,8 @@ def make_resource(
             call that has not answered a second after it is a 503 with its
             connection broken, and at most four calls per database thread
             (at least 16) wait for a thread: more are a 503 at once.
+        reflect: serve ``db_url``'s own tables by reflection, with these
+            options (``None``: a Chinook database, its edition detected).
 
     Returns:
         A resource serving ``/``, ``/healthz`` and ``/api/<collection>``
@@ -75,12 +84,15 @@ def make_resource(
         from twisted.internet import reactor as global_reactor
 
         reactor = global_reactor
+    if reflect is not None and db_url is None:
+        raise ValueError("a reflected schema needs db_url")
     engine = open_engine(
         db_url if db_url is not None else sample_database_url(),
         statement_timeout=statement_timeout,
     )
     with ExitStack() as on_failure:
         on_failure.callback(engine.dispose)
+        models = None if reflect is None else reflect_models(engine, reflect)
         threads = database_threads(
             reactor,
             engine,
@@ -91,7 +103,7 @@ def make_resource(
             ),
             deadline=call_deadline(statement_timeout),
         )
-        app = ChinookApp(engine, threads.runner, reactor)
+        app = ChinookApp(engine, threads.runner, reactor, models=models)
         on_failure.pop_all()
     threads.start_with(reactor)
     reactor.addSystemEventTrigger("after", "shutdown", engine.dispose)

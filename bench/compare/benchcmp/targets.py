@@ -69,13 +69,21 @@ class ChinookLaunch:
     cache_args: tuple[str, ...] | None
     notes: tuple[str, ...] = ()
 
-    def command(self, setup: Setup, port: int, *, cache: bool = False) -> list[str]:
-        """The command serving chinook_svc on 127.0.0.1:``port``."""
+    def command(
+        self, setup: Setup, port: int, *, cache: bool = False, reflected: bool = False
+    ) -> list[str]:
+        """The command serving chinook_svc on 127.0.0.1:``port``.
+
+        ``reflected``: ``twistd restless --naming snake`` (the same database by
+        reflection, issue 16) instead of the curated ``twistd chinook``.
+        """
         if not self.plugin:
             launcher = PEER_APPS / "chinook_launcher.py"
             return [str(setup.python), str(launcher), "--port", str(port), "--db", setup.db_url]
         twistd = str(setup.python.parent / "twistd")
         command = [twistd, "-n", "--pidfile=", "chinook"]
+        if reflected:
+            command[-1:] = ["restless", "--naming", "snake"]
         command += ["--listen", f"tcp:{port}:interface=127.0.0.1", "--db", setup.db_url]
         if self.workers_option:
             command += ["--workers", str(setup.workers)]
@@ -217,10 +225,10 @@ def _script(name: str) -> Callable[[Setup, int], list[str]]:
     return command
 
 
-def _chinook(cache: bool) -> Callable[[Setup, int], list[str]]:
+def _chinook(cache: bool, reflected: bool = False) -> Callable[[Setup, int], list[str]]:
     def command(setup: Setup, port: int) -> list[str]:
         assert setup.chinook is not None
-        return setup.chinook.command(setup, port, cache=cache)
+        return setup.chinook.command(setup, port, cache=cache, reflected=reflected)
 
     return command
 
@@ -239,6 +247,7 @@ def _one(setup: Setup) -> int:
 
 CHINOOK = "chinook_svc"
 CHINOOK_CACHE = "chinook_cache"
+CHINOOK_REFLECTED = "chinook_reflected"
 KLEIN = "klein_ceiling"
 TWISTED = "twisted_ceiling"
 
@@ -251,6 +260,14 @@ TARGETS: dict[str, Target] = {
             "chinook_svc + cache",
             "restless",
             _chinook(True),
+            _chinook_processes,
+            peer=False,
+        ),
+        Target(
+            CHINOOK_REFLECTED,
+            "chinook_svc reflected (twistd restless --naming snake)",
+            "restless",
+            _chinook(False, reflected=True),
             _chinook_processes,
             peer=False,
         ),
