@@ -15,13 +15,15 @@ from twisted.application import service
 from twisted.python.usage import UsageError
 
 from chinook_svc import tap, tap_restless
+from chinook_svc.options import Options
 from chinook_svc.settings import parse_bool
 
 try:
     reflect = parse_bool(os.environ.get("CHINOOK_REFLECT", ""))
 except ValueError:
     raise SystemExit("chinook.tac: CHINOOK_REFLECT must be true or false") from None
-options = tap_restless.Options() if reflect else tap.Options()
+# chinook_svc.options.Options (tap.Options would end the process on an error itself).
+options = tap_restless.Options() if reflect else Options()
 try:
     options.parseOptions([])  # no command line here: the environment and config file decide
 except UsageError as e:

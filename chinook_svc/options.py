@@ -4,21 +4,25 @@ Every option comes from one :class:`~chinook_svc.settings.Settings` attribute
 that declares a ``cli`` name: a flag for a boolean, a repeatable option for a
 list, a parameter otherwise; its help text says the default and the
 environment variable.  Nothing is declared here, so an option and its setting
-cannot disagree.  ``chinook_svc.tap`` exports :class:`Options` (the plugin
-finds it there).
+cannot disagree.  ``chinook_svc.tap`` exports :class:`CommandLine` as its
+``Options`` (the plugin finds it there): the same options, but an error ends
+the process with one line rather than twistd's whole help.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from attrs import Attribute
 from twisted.python import usage
 
+from chinook_svc._version import __version__
 from chinook_svc.config import load_settings
 from chinook_svc.settings import Settings, Spec, declared
+from twisted import copyright
 
 
 def default_text(attribute: Attribute[Any], spec: Spec) -> str:
@@ -97,6 +101,12 @@ class Options(usage.Options):
             self[name] = []
         self._environ = os.environ if environ is None else environ
 
+    def opt_version(self) -> None:
+        """Display chinook_svc's and Twisted's versions and exit."""
+        python = platform.python_version()
+        print(f"chinook_svc {__version__} (Twisted {copyright.version}, Python {python})")
+        raise SystemExit(0)
+
     def postOptions(self) -> None:
         """Merge options, environment and config file into :attr:`settings`."""
         given: dict[str, Any] = dict(self)
@@ -113,6 +123,22 @@ class Options(usage.Options):
         self.settings = load_settings(given, self._environ)
 
 
+class CommandLine(Options):
+    """The ``twistd chinook`` command line: :class:`Options` that end the process on an error.
+
+    twistd prints the whole help before an option's error; this prints the
+    one-line reason and where help is, on standard error, and exits with
+    status 1 (``SystemExit``), before twistd sees the error.
+    """
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """Parse ``options``; exit with a one-line message if they are not acceptable."""
+        try:
+            super().parseOptions(options)
+        except usage.UsageError as e:
+            raise SystemExit(f"twistd chinook: {e} (see twistd chinook --help)") from None
+
+
 def _append_to(name: str, help: str) -> Callable[[Options, str], None]:
     def option(self: Options, value: str) -> None:
         self[name].append(value)
@@ -126,4 +152,4 @@ for _name, _help in _repeatable().items():
     setattr(Options, "opt_" + _name.replace("-", "_"), _append_to(_name, _help))
 
 
-__all__ = ["SERVICE", "Options", "default_text", "help_text"]
+__all__ = ["SERVICE", "CommandLine", "Options", "default_text", "help_text"]

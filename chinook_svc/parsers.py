@@ -64,10 +64,11 @@ def parse_seconds(value: object) -> float:
 
 
 def parse_timeout(value: object) -> float:
-    """Seconds, where 0 means "no limit"."""
-    if value in (0, "0", 0.0):
-        return 0.0
-    return parse_seconds(value)
+    """Seconds from 0 to an hour, where 0 means "no limit"."""
+    try:
+        return 0.0 if value in (0, "0", 0.0) else parse_seconds(value)
+    except ValueError:
+        raise ValueError("expected a number of seconds from 0 (no limit) to 3600") from None
 
 
 def parse_sources(value: object) -> tuple[str, ...]:

@@ -5,11 +5,13 @@ it to :func:`build_service`, which builds, in order: Settings → engine →
 thread pools and runners (``restless.database_threads``: as big as the
 connection pool, and SQLite's writer thread; bounded queues, a deadline per
 call) and ``/healthz``'s own thread and connection → ``ChinookApp`` →
-``TrackingSite`` (tracebacks never shown) → ``strports.service(listen, site)``,
+``TrackingSite`` (tracebacks never shown) → ``ListeningService(listen, site)``
+(``chinook_svc.listening``: bound before the reactor runs, a one-line failure),
 all in one :class:`~chinook_svc.services.SequentialService`. The plugin
 (``twisted/plugins/chinook_plugin.py``) and ``chinook.tac`` both call
-``makeService``; :class:`Options` (generated from the settings' declarations,
-``chinook_svc.options``) is re-exported here for the plugin.
+``makeService``; :data:`Options` (``chinook_svc.options.CommandLine``:
+generated from the settings' declarations, an error is one line) is
+exported here for the plugin.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from contextlib import ExitStack
 from typing import Any
 
 from sqlalchemy.engine import Engine
-from twisted.application import strports
 from twisted.application.service import MultiService
 from twisted.logger import Logger
 from twisted.python import usage
@@ -36,10 +37,12 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
+from chinook_svc.listening import ListeningService, summary_of
 from chinook_svc.log_format import with_log_format
 from chinook_svc.metrics import process_instruments, supervisor_instruments
 from chinook_svc.models import EditionError, detect_edition
-from chinook_svc.options import Options
+from chinook_svc.options import CommandLine
+from chinook_svc.options import Options as SettingsOptions
 from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
 from chinook_svc.restless import (
     SharedGenerations,
@@ -231,10 +234,11 @@ def _serve(
         limits=edge_limits(settings),
         body_policy=app.body_policy,
     )
+    summary = summary_of(settings, describe(engine), app.models.edition.name)
     try:
         listening = (
-            strports.service(
-                with_backlog(settings.listen, settings.listen_backlog), site, reactor=reactor
+            ListeningService(
+                reactor, with_backlog(settings.listen, settings.listen_backlog), site, summary
             )
             if adopt is None
             else AdoptedPortService(reactor, *adopt, site)
@@ -295,10 +299,8 @@ def _supervisor(
     except Exception as e:
         raise usage.UsageError(f"cannot open database: {e}") from None
     try:
-        if settings.reflect:
-            served_models(settings, engine)
-        else:
-            detect_edition(engine)
+        reflected = served_models(settings, engine)
+        edition = detect_edition(engine) if reflected is None else reflected.edition
     except EditionError as e:
         raise usage.UsageError(str(e)) from None
     except usage.UsageError:
@@ -324,11 +326,16 @@ def _supervisor(
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
         access_out=stdout_relay(settings.access_log),
         **hooks.as_arguments(),
+        summary=summary_of(settings, describe(engine), edition.name),
     ).setServiceParent(top)
     return top
 
 
-def command_service(options: Options, command: str) -> MultiService:
+#: The options of ``twistd chinook`` (the plugin looks for ``Options`` here).
+Options = CommandLine
+
+
+def command_service(options: SettingsOptions, command: str) -> MultiService:
     """The service ``twistd <command>`` runs, on the global reactor.
 
     A database that cannot be served ends twistd with a one-line message
@@ -345,7 +352,7 @@ def command_service(options: Options, command: str) -> MultiService:
     return with_log_format(service, options.settings.log_format, getattr(options, "parent", None))
 
 
-def makeService(options: Options) -> MultiService:
+def makeService(options: SettingsOptions) -> MultiService:
     """The service ``twistd chinook`` runs (:func:`command_service`)."""
     return command_service(options, "chinook")
 

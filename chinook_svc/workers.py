@@ -38,6 +38,7 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chinook_svc.listening import is_tls, listen_now, log_listening
 from chinook_svc.log_format import relayed_event
 from chinook_svc.log_output import LineWriter
 from chinook_svc.restless import create_table
@@ -129,6 +130,8 @@ class WorkerPoolService(Service):
         extra_environ: more environment for each worker, asked for at each
             start (the metrics' directory, made when the service starts).
         worker_exited: called with the process id of each worker that exits.
+        summary: what the start-up log says is served
+            (:func:`~chinook_svc.listening.serving_summary`).
     """
 
     log = Logger()
@@ -145,6 +148,7 @@ class WorkerPoolService(Service):
         access_out: LineWriter | None = None,
         extra_environ: Callable[[], Mapping[str, str]] | None = None,
         worker_exited: Callable[[int], None] | None = None,
+        summary: str = "",
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -156,6 +160,7 @@ class WorkerPoolService(Service):
         self.access_out = access_out
         self.extra_environ = extra_environ
         self.worker_exited = worker_exited
+        self.summary = summary
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
@@ -164,27 +169,38 @@ class WorkerPoolService(Service):
         #: the shared write-generation table's descriptor (while workers run)
         self.generations_fd: int | None = None
 
+    def privilegedStartService(self) -> None:
+        """Bind (without accepting) before the reactor runs.
+
+        Raises:
+            ListenFailed: the socket cannot be bound; twistd exits with
+                status 1 before any worker is started.
+        """
+        super().privilegedStartService()
+        self._bind()
+
     def startService(self) -> None:
-        """Bind (without accepting), then start the workers."""
+        """Bind unless already bound, then start the workers."""
         super().startService()
-        endpoint = endpoints.serverFromString(self.reactor, self.listen)
-        endpoint.listen(_RefuseAll()).addCallbacks(self._listening, self._cannot_listen)
-
-    def _cannot_listen(self, failure: Failure) -> None:
-        self.log.failure("Cannot listen on {listen}", failure, listen=self.listen)
-        self.reactor.stop()
-
-    def _listening(self, port: Any) -> None:
-        port.stopReading()  # the parent never accepts; the workers do
-        self.port = port
-        self.log.info(
-            "Listening on {address} with {count} worker processes",
-            address=port.getHost(),
-            count=self.count,
-        )
-        self.generations_fd = create_table(self.count)
+        self._bind()
+        if self.generations_fd is None:
+            self.generations_fd = create_table(self.count)
         for index in range(self.count):
             self.spawn(index)
+
+    def _bind(self) -> None:
+        if self.port is not None:
+            return
+        endpoint = endpoints.serverFromString(self.reactor, self.listen)
+        port = listen_now(endpoint, _RefuseAll(), self.listen)
+        port.stopReading()  # the parent never accepts; the workers do
+        self.port = port
+        log_listening(
+            port,
+            self.summary,
+            tls=is_tls(self.listen),
+            extra=f" with {self.count} worker processes",
+        )
 
     def spawn(self, index: int) -> None:
         """Start worker ``index`` on the shared socket."""

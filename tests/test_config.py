@@ -9,7 +9,7 @@ from twisted.logger import capturedLogs
 from twisted.python.usage import UsageError
 
 from chinook_svc.config import DEFAULT_LISTEN, Settings, load_settings, read_cfg
-from chinook_svc.tap import Options
+from chinook_svc.options import Options
 
 #: The flask-restless article's config.cfg, as the article writes it.
 ARTICLE_CFG = """\

@@ -25,6 +25,7 @@ from twisted.python.usage import UsageError
 from chinook_svc import tap
 from chinook_svc.aggregate import ConnectionPoolService
 from chinook_svc.config import Settings
+from chinook_svc.listening import ListeningService
 from chinook_svc.metrics.wiring import MetricsService
 from chinook_svc.services import DatabaseService, DrainService, SequentialService
 from chinook_svc.web.health import HealthService
@@ -41,22 +42,19 @@ def tiny_url(tmp_path: Path) -> str:
 
 def parts(
     service: MultiService,
-) -> tuple[DatabaseService, DrainService, StreamServerEndpointService]:
+) -> tuple[DatabaseService, DrainService, ListeningService]:
     """The database, drain and listening children of the service, in start order."""
     database, health, upstreams, drain, listening = [
         child
         for child in service
         if not isinstance(child, MetricsService)
-        and not (
-            isinstance(child, StreamServerEndpointService)
-            and not isinstance(child.factory, TrackingSite)
-        )  # the metrics' own endpoint
+        and not isinstance(child, StreamServerEndpointService)  # the metrics' own endpoint
     ]
     assert isinstance(health, HealthService)
     assert isinstance(upstreams, ConnectionPoolService)
     assert isinstance(database, DatabaseService)
     assert isinstance(drain, DrainService)
-    assert isinstance(listening, StreamServerEndpointService)
+    assert isinstance(listening, ListeningService)
     return database, drain, listening
 
 
@@ -350,7 +348,7 @@ def test_metrics_wiring(built: Any) -> None:
     assert not [s for s in service if isinstance(s, MetricsService)]
     service, _ = built(metrics_listen="tcp:0:interface=127.0.0.1")
     admin = [s for s in service if isinstance(s, StreamServerEndpointService)]
-    assert len(admin) == 2  # the admin endpoint, then the API's port
+    assert len(admin) == 1  # the admin endpoint (the API's port is a ListeningService)
     assert admin[0].factory.displayTracebacks is False
 
 

@@ -83,13 +83,17 @@ def two_workers(chinook_file: Path, tmp_path: Path):  # type: ignore[no-untyped-
 
 
 def test_two_workers_share_the_socket(shared_workers) -> None:  # type: ignore[no-untyped-def]
-    """Both workers answer on the one port; neither is the parent; the API works."""
+    """Both workers answer on the one port; neither is the parent; the API works; the parent
+    logs the address with its interface and what is served."""
     server, _ = shared_workers
     pids = worker_pids(server, 2)
     assert len(pids) == 2, server.log_text()
     assert server.process.pid not in pids
     status, body = get_json(server.url("/api/albums?page=35"))
     assert status == 200 and body["num_results"] == 347
+    log = server.log_text()
+    assert f"listening on http://127.0.0.1:{server.port} with 2 worker processes" in log
+    assert "writes off, auth off, 2 workers" in log
 
 
 def test_crashed_worker_is_replaced(shared_workers) -> None:  # type: ignore[no-untyped-def]

@@ -117,6 +117,9 @@ class TrackingSite(Site):
     """
 
     displayTracebacks = False
+    #: No "Starting factory <...TrackingSite object at 0x...>" lines: the
+    #: listening service logs the address instead.
+    noisy = False
     requestFactory = TracedRequest
     #: ``Site.log`` is the access log; this one tells request timings.
     timing_log = Logger()
