@@ -131,12 +131,16 @@ class CommandLine(Options):
     status 1 (``SystemExit``), before twistd sees the error.
     """
 
+    #: The twistd command these options are of, as the message names it.
+    command = "chinook"
+
     def parseOptions(self, options: list[str] | None = None) -> None:
         """Parse ``options``; exit with a one-line message if they are not acceptable."""
         try:
             super().parseOptions(options)
         except usage.UsageError as e:
-            raise SystemExit(f"twistd chinook: {e} (see twistd chinook --help)") from None
+            command = f"twistd {self.command}"
+            raise SystemExit(f"{command}: {e} (see {command} --help)") from None
 
 
 def _append_to(name: str, help: str) -> Callable[[Options, str], None]:

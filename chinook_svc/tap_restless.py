@@ -17,15 +17,14 @@ from typing import Any
 
 from twisted.application.service import MultiService
 
-from chinook_svc.options import SERVICE, _flags, _parameters
-from chinook_svc.options import Options as ChinookOptions
+from chinook_svc.options import SERVICE, CommandLine, _flags, _parameters
 from chinook_svc.tap import command_service
 
 #: The option groups of ``twistd restless``.
 RESTLESS = SERVICE | {"reflection"}
 
 
-class Options(ChinookOptions):
+class Options(CommandLine):
     """Options of ``twistd restless``: ``twistd chinook``'s and the reflection options."""
 
     synopsis = "--db URL [--naming keep|snake] [--tables NAMES] [options]"
@@ -37,6 +36,7 @@ class Options(ChinookOptions):
     optParameters = _parameters(RESTLESS)
     optFlags = _flags(RESTLESS)
     forced: Mapping[str, Any] = {"reflect": True}
+    command = "restless"
 
 
 def makeService(options: Options) -> MultiService:

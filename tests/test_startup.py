@@ -112,17 +112,29 @@ BAD_TOML = "listen = [unclosed\n"
         (["--no-such-option"], "no-such-option"),
     ],
 )
-def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], reason: str) -> None:
+@pytest.mark.parametrize("command", ["chinook", "restless"])
+def test_usage_errors_are_one_line(
+    tmp_path: Path, args: list[str], reason: str, command: str
+) -> None:
     """A bad option or config file: status 1, the reason and "see --help" on one line, no help."""
     (tmp_path / "bad.toml").write_text(BAD_TOML)
-    result = twistd(["-n", "--pidfile=", "chinook", *args], tmp_path)
+    result = twistd(["-n", "--pidfile=", command, *args], tmp_path)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout == ""  # not the 60-line help
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("twistd chinook: ")
+    assert lines[0].startswith(f"twistd {command}: ")
     assert reason in lines[0]
-    assert lines[0].endswith("(see twistd chinook --help)")
+    assert lines[0].endswith(f"(see twistd {command} --help)")
+
+
+def test_restless_without_a_database_is_one_line(tmp_path: Path) -> None:
+    """``twistd restless`` has no sample to fall back on: no --db is a one-line error."""
+    result = twistd(["-n", "--pidfile=", "restless"], tmp_path)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "twistd restless: --db URL is required: which database should be reflected?"
+    ]
 
 
 @pytest.mark.parametrize("nodaemon", [[], ["-n"]])
