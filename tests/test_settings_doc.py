@@ -13,7 +13,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from twisted.python.usage import UsageError
 
 from chinook_svc import tap_restless
 from chinook_svc.config import load_settings
@@ -140,7 +139,8 @@ def test_restless_defaults_reflect() -> None:
     chinook = Options(environ={"CHINOOK_REFLECT": "1"})
     chinook.parseOptions([])
     assert chinook.settings.reflect is False
-    with pytest.raises(UsageError, match="expected keep or snake"):
+    # The command line ends the process with the one-line reason (tests/test_startup.py).
+    with pytest.raises(SystemExit, match=r"^twistd restless: .*expected keep or snake"):
         tap_restless.Options(environ={}).parseOptions(["--naming", "camel"])
-    with pytest.raises(UsageError, match=r"table\.column"):
+    with pytest.raises(SystemExit, match=r"^twistd restless: .*table\.column"):
         tap_restless.Options(environ={}).parseOptions(["--exclude-columns", "password"])
