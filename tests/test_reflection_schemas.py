@@ -7,9 +7,11 @@ PostgreSQL schema or MariaDB database, dropped afterwards), built by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine
@@ -21,6 +23,7 @@ from chinook_svc.reflection import Choice, reflect_now
 from .backends import PARAMS, drop_schema, new_schema_name, server_url
 from .reflect_schema import BIG_ROWS, build_odd_schema, copy_database
 from .reflect_support import exchange, get, ok, reflected_app, send
+from .service_support import request
 
 
 def _database(
@@ -126,6 +129,11 @@ def test_composite_key_instance_urls(odd_app: Any) -> None:
         for url in (f"/api/Line/{wrong}", f"/api/Line/{wrong}/order", f"/api/Order/1/line/{wrong}"):
             assert get(odd_app, url) == (404, {"message": "No result found"}), url
     assert get(odd_app, "/api/Line/1,3") == (404, {"message": "No result found"})
+    # A single search answers the whole-key URL of what it found.
+    single = {"filters": [{"name": "qty", "op": "==", "val": 7}], "single": True}
+    status, headers, body = request(odd_app, "http://x/api/Line?q=" + quote(json.dumps(single)))
+    assert (status, body) == (200, LINE_1_2)
+    assert headers.getRawHeaders(b"Location") == [b"http://x/api/Line/1,2"]
 
 
 def test_composite_string_keys_are_percent_encoded(odd_app: Any) -> None:
