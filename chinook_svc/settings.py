@@ -37,6 +37,7 @@ from chinook_svc.aggregate.settings import (
     MIN_CONCURRENCY,
 )
 from chinook_svc.database import DEFAULT_THREADS
+from chinook_svc.log_format import TEXT, parse_log_format
 from chinook_svc.parsers import (
     parse_bool,
     parse_columns,
@@ -53,6 +54,7 @@ from chinook_svc.parsers import (
 )
 from chinook_svc.restless import parse_redis_url
 from chinook_svc.services import DEFAULT_BACKLOG
+from chinook_svc.web.access_log import STDOUT, parse_access_log
 from chinook_svc.web.edge import BODY_TIMEOUT, HEAD_TIMEOUT
 
 DEFAULT_LISTEN = "tcp:8080:interface=127.0.0.1"
@@ -142,7 +144,7 @@ class Settings:
         None, whole_number(None),
         "Requests that may wait for a database thread, per lane (cheap, heavy); more get 503",
         cli="queue-limit", env="CHINOOK_QUEUE_LIMIT", cfg_keys=("QUEUE_LIMIT",),
-        toml_key="queue_limit", metavar="N", unset="4 per database thread, at least 16",
+        toml_key="queue_limit", metavar="N", unset="16 per database thread, at least 64",
     )
     heavy_threads: int | None = setting(
         None, whole_number(MAX_THREADS),
@@ -184,10 +186,15 @@ class Settings:
         cli="workers", env="CHINOOK_WORKERS", cfg_keys=("WORKERS",), toml_key="workers",
         metavar="N",
     )
-    access_log: Path | None = setting(
-        None, parse_path, "Append an access log to this file",
+    access_log: str = setting(
+        STDOUT, parse_access_log, "Access log: a FILE to append to, - (standard output) or off",
         cli="access-log", env="CHINOOK_ACCESS_LOG", cfg_keys=("ACCESS_LOG",),
-        toml_key="access_log", metavar="FILE", unset="no access log",
+        toml_key="access_log", metavar="FILE|-|off",
+    )
+    log_format: str = setting(
+        TEXT, parse_log_format, "Log (and access log) lines as text or json (one object a line)",
+        cli="log-format", env="CHINOOK_LOG_FORMAT", cfg_keys=("LOG_FORMAT",),
+        toml_key="log_format", metavar="text|json",
     )
     cache_ttl: float | None = setting(
         None, parse_seconds, "Keep GET answers in memory this many seconds; writes empty it",

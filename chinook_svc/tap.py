@@ -43,6 +43,7 @@ from chinook_svc.database import (
     sample_database_url,
     tidy_sqlite_wal,
 )
+from chinook_svc.log_format import with_log_format
 from chinook_svc.models import EditionError, detect_edition
 from chinook_svc.options import Options
 from chinook_svc.reflection import Choice, ReflectedModels, ReflectionError, reflect_models
@@ -62,6 +63,7 @@ from chinook_svc.services import (
     SequentialService,
     with_backlog,
 )
+from chinook_svc.web.access_log import open_access_log, stdout_relay
 from chinook_svc.web.app import READ_ONLY, READ_WRITE, ChinookApp
 from chinook_svc.web.cors import CorsPolicy
 from chinook_svc.web.edge import EdgeLimits
@@ -106,6 +108,7 @@ def build_service(
     adopt: tuple[int, socket.AddressFamily] | None = None,
     given: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    stdout_fd: int = 1,
     generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The whole service for ``settings`` on ``reactor``, not started.
@@ -114,8 +117,8 @@ def build_service(
     worker processes (``chinook_svc.workers``), which get ``given`` (the
     command-line values) and ``environ``; a worker passes ``adopt`` (the
     inherited listening socket's descriptor and family) instead of binding,
-    and ``generations``, the write generations its response cache shares
-    with the other workers.
+    ``generations``, the write generations its response cache shares with the
+    other workers, and ``stdout_fd``, its access log's standard output.
     Once the engine is open, any failure disposes of it before it propagates.
 
     Raises:
@@ -154,7 +157,7 @@ def build_service(
         )
         if health_engine is not engine:
             on_failure.callback(health_engine.dispose)
-        service = _serve(settings, reactor, engine, health_engine, adopt, generations)
+        service = _serve(settings, reactor, engine, health_engine, adopt, stdout_fd, generations)
         on_failure.pop_all()  # built: its services dispose of the engines on stop
     return service
 
@@ -165,6 +168,7 @@ def _serve(
     engine: Engine,
     health_engine: Engine,
     adopt: tuple[int, socket.AddressFamily] | None,
+    stdout_fd: int = 1,
     generations: SharedGenerations | None = None,
 ) -> MultiService:
     """The service tree around open engines (the caller disposes of them if this raises)."""
@@ -218,12 +222,13 @@ def _serve(
     except Exception as e:  # the driver's errors: refused, no such file, bad password ...
         raise usage.UsageError(f"cannot read database {describe(engine)}: {e}") from None
     in_flight = InFlight()
+    access_log = open_access_log(settings.access_log, reactor, settings.log_format, stdout_fd)
     site = TrackingSite(
         app.resource(),
         in_flight,
         reactor=reactor,
         verbose=settings.debug,
-        access_log=settings.access_log,
+        access_log=access_log,
         limits=edge_limits(settings),
         body_policy=app.body_policy,
     )
@@ -365,6 +370,7 @@ def _supervisor(
         environ,
         stop_timeout=settings.shutdown_timeout + 5.0,
         after_stop=lambda: tidy_sqlite_wal(url, **file_options(settings)),
+        access_out=stdout_relay(settings.access_log),
     ).setServiceParent(top)
     return top
 
@@ -378,11 +384,12 @@ def command_service(options: Options, command: str) -> MultiService:
     from twisted.internet import reactor
 
     try:
-        return build_service(
+        service = build_service(
             options.settings, reactor, given=options.given, environ=options._environ
         )
     except usage.UsageError as e:
         raise SystemExit(f"twistd {command}: {e}") from None
+    return with_log_format(service, options.settings.log_format, getattr(options, "parent", None))
 
 
 def makeService(options: Options) -> MultiService:

@@ -48,9 +48,12 @@ def main(argv: list[str]) -> int:
     from twisted.internet import reactor, stdio
 
     from chinook_svc.config import load_settings
+    from chinook_svc.log_format import JSON, JsonLogObserver
+    from chinook_svc.log_output import LineWriter
     from chinook_svc.restless import SharedGenerations
     from chinook_svc.tap import build_service
     from chinook_svc.workers import (
+        ACCESS_FD_ENV,
         GENERATIONS_ENV,
         GENERATIONS_FD,
         INDEX_ENV,
@@ -58,17 +61,29 @@ def main(argv: list[str]) -> int:
         SOCKET_FD,
     )
 
-    # No timestamps: the parent's log adds its own to every relayed line.
-    observer = FileLogObserver(sys.stdout, _line)
-    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     family = socket.AddressFamily[argv[1]]
     settings = load_settings(json.loads(os.environ[OPTIONS_ENV]), os.environ)
+    observer: Any
+    if settings.log_format == JSON:
+        # One JSON object a line, which the parent writes out as it is.
+        observer = JsonLogObserver(LineWriter(1), worker=int(os.environ.get(INDEX_ENV, "0")))
+    else:
+        # No timestamps: the parent's log adds its own to every relayed line.
+        observer = FileLogObserver(sys.stdout, _line)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
     generations = None
     if GENERATIONS_ENV in os.environ:  # one slot per worker, this one's at its index
         generations = SharedGenerations.from_descriptor(
             GENERATIONS_FD, int(os.environ[GENERATIONS_ENV]), int(os.environ[INDEX_ENV])
         )
-    service = build_service(settings, reactor, adopt=(SOCKET_FD, family), generations=generations)
+    stdout_fd = int(os.environ.get(ACCESS_FD_ENV, "1"))
+    service = build_service(
+        settings,
+        reactor,
+        adopt=(SOCKET_FD, family),
+        generations=generations,
+        stdout_fd=stdout_fd,
+    )
     devnull = os.open(os.devnull, os.O_WRONLY)
     stdio.StandardIO(  # type: ignore[call-arg]
         WatchParent(reactor), stdin=0, stdout=devnull, reactor=reactor

@@ -27,6 +27,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,17 +38,23 @@ from twisted.internet.protocol import Factory, ProcessProtocol, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from chinook_svc.log_format import relayed_event
+from chinook_svc.log_output import LineWriter
 from chinook_svc.restless import create_table
 
 #: Environment variables a worker reads: its settings (JSON) and its number.
 OPTIONS_ENV = "CHINOOK_WORKER_OPTIONS"
 INDEX_ENV = "CHINOOK_WORKER_INDEX"
+#: Set (to ``ACCESS_FD``) when a worker's access log goes to its parent's standard output.
+ACCESS_FD_ENV = "CHINOOK_WORKER_ACCESS_FD"
 #: The descriptor the listening socket has in a worker.
 SOCKET_FD = 3
 #: The descriptor of the shared write-generation table (``restless._generations``) in a
 #: worker, and the environment variable giving its number of slots.
 GENERATIONS_FD = 4
 GENERATIONS_ENV = "CHINOOK_WORKER_GENERATIONS"
+#: A worker's access log, when it goes to standard output: a pipe the parent copies out.
+ACCESS_FD = 5
 
 #: Restart delays: first, growth factor, cap; a worker alive this long resets them.
 FIRST_DELAY, GROWTH, MAX_DELAY, STABLE_AFTER = 0.5, 2.0, 10.0, 30.0
@@ -70,13 +77,27 @@ class _WorkerProtocol(ProcessProtocol):
         self.index = index
         self.ended: Deferred[None] = Deferred()
         self._buffer = b""
+        self._access = b""
 
     def childDataReceived(self, childFD: int, data: bytes) -> None:
-        """Relay the worker's output to the parent's log, a line at a time."""
+        """Relay the worker's output to the parent's log, a line at a time.
+
+        The worker's access log (``ACCESS_FD``) is copied out unchanged, in
+        whole lines; a JSON log line (``--log-format json``) is logged as it is.
+        """
+        if childFD == ACCESS_FD:
+            self._access += data
+            whole, newline, self._access = self._access.rpartition(b"\n")
+            if newline and self.pool.access_out is not None:
+                self.pool.access_out.write_now(whole + newline)
+            return
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
-            if line.strip():
+            relayed = relayed_event(line) if line.startswith(b"{") else None
+            if relayed is not None:
+                self.log.observer({**relayed, "log_time": time.time()})
+            elif line.strip():
                 self.log.info(
                     "[worker {index}] {line}",
                     index=self.index,
@@ -102,6 +123,8 @@ class WorkerPoolService(Service):
         stop_timeout: seconds to wait for workers on stop before killing them.
         after_stop: called once every worker has exited (the database's
             final tidying up, say).
+        access_out: where the workers' access logs go, when they go to
+            standard output (``None``: they write their own files, or none).
     """
 
     log = Logger()
@@ -115,6 +138,7 @@ class WorkerPoolService(Service):
         environ: Mapping[str, str],
         stop_timeout: float,
         after_stop: Callable[[], None] | None = None,
+        access_out: LineWriter | None = None,
     ) -> None:
         self.reactor = reactor
         self.listen = listen
@@ -123,6 +147,7 @@ class WorkerPoolService(Service):
         self.environ = dict(environ)
         self.stop_timeout = stop_timeout
         self.after_stop = after_stop
+        self.access_out = access_out
         self.port: Any = None  # a listening tcp.Port or unix.Port
         self.workers: dict[int, _WorkerProtocol] = {}
         self._delays = dict.fromkeys(range(count), FIRST_DELAY)
@@ -166,18 +191,18 @@ class WorkerPoolService(Service):
             GENERATIONS_ENV: str(self.count),
             "PYTHONUNBUFFERED": "1",
         }
+        child_fds: dict[int, str | int] = {0: "w", 1: "r", 2: "r", SOCKET_FD: self.port.fileno()}
+        if self.generations_fd is not None:
+            child_fds[GENERATIONS_FD] = self.generations_fd
+        if self.access_out is not None:
+            child_fds[ACCESS_FD] = "r"
+            env[ACCESS_FD_ENV] = str(ACCESS_FD)
         self.reactor.spawnProcess(
             protocol,
             sys.executable,
             [sys.executable, "-m", "chinook_svc.worker", str(self.port.addressFamily.name)],
             env=env,
-            childFDs={
-                0: "w",
-                1: "r",
-                2: "r",
-                SOCKET_FD: self.port.fileno(),
-                GENERATIONS_FD: self.generations_fd,
-            },
+            childFDs=child_fds,
         )
         self.workers[index] = protocol
         self._started_at[index] = self.reactor.seconds()
@@ -250,6 +275,8 @@ def worker_pid() -> int:
 
 
 __all__ = [
+    "ACCESS_FD",
+    "ACCESS_FD_ENV",
     "GENERATIONS_ENV",
     "GENERATIONS_FD",
     "INDEX_ENV",

@@ -27,6 +27,7 @@ from chinook_svc.restless import APIManager, InlineRunner, create_database_engin
 from chinook_svc.sample import load_sample
 
 from .restless_client import Client
+from .tcp_proxy import TcpProxy
 
 NAMES = ("sqlite", "postgresql", "mysql")
 #: ``pytest.param`` s for a fixture parametrised over the backends, with their markers.
@@ -228,3 +229,24 @@ def chinook_client_on(
         yield chinook_client(databases.engine(request.param))
     finally:
         databases.close()
+
+
+@contextmanager
+def sample_through_proxy(url_text: str) -> Iterator[tuple[TcpProxy, str]]:
+    """The sample in a scratch schema of a server, and a URL reaching it through a
+    :class:`~tests.tcp_proxy.TcpProxy` (which can cut, stall, and count round trips)."""
+    url = make_url(url_text)
+    with scratch_schema(url_text) as schema:
+        loader = create_engine(url)
+        try:
+            load_sample(loader, schema=schema)
+        finally:
+            loader.dispose()
+        port = url.port or (5432 if url.get_backend_name() == "postgresql" else 3306)
+        with TcpProxy(url.host or "127.0.0.1", port) as proxy:
+            via = url.set(host="127.0.0.1", port=proxy.port)
+            if url.get_backend_name() == "postgresql":
+                via = via.update_query_dict({"options": f"-csearch_path={schema}"})
+            else:
+                via = via.set(database=schema)
+            yield proxy, via.render_as_string(hide_password=False)

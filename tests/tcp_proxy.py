@@ -14,6 +14,10 @@ while the test thread blocks in database calls.  Three states:
   wait.
 
 The listening port stays the same throughout, so the engine's URL does too.
+
+It also counts round trips: :attr:`TcpProxy.round_trips` goes up by one each
+time the server answers after the client sent something (a client that sends
+several statements before it waits, as in a pipeline, counts once).
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ class TcpProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._mode = "forward"
         self._flowing: asyncio.Event | None = None
+        #: Times the server answered a client that was waiting (see the module docstring).
+        self.round_trips = 0
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port: int = probe.getsockname()[1]
@@ -124,14 +130,29 @@ class TcpProxy:
             writer.transport.abort()
             return
         self._writers.add(up_writer)
+        asked = [False]  # the client sent something the server has not answered yet
         await asyncio.gather(
-            self._pipe(reader, up_writer), self._pipe(up_reader, writer), return_exceptions=True
+            self._pipe(reader, up_writer, asked, asking=True),
+            self._pipe(up_reader, writer, asked, asking=False),
+            return_exceptions=True,
         )
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        asked: list[bool],
+        *,
+        asking: bool,
+    ) -> None:
         try:
             while data := await reader.read(65536):
                 await self._gate().wait()  # stalled: the data waits
+                if asking:
+                    asked[0] = True
+                elif asked[0]:
+                    asked[0] = False
+                    self.round_trips += 1
                 writer.write(data)
                 await writer.drain()
         finally:

@@ -29,14 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from chinook_svc.restless import create_database_engine
 from chinook_svc.restless._dberrors import is_unavailable
 from chinook_svc.restless._held import held_connections
-from chinook_svc.sample import load_sample
 
 from . import backends
 from .tcp_proxy import TcpProxy
@@ -63,20 +61,8 @@ def get(url: str, timeout: float = 15.0) -> tuple[int, dict[str, str], Any, floa
 @pytest.fixture(params=backends.SERVER_PARAMS)
 def sample_via_proxy(request: pytest.FixtureRequest) -> Iterator[tuple[TcpProxy, str]]:
     """The sample in a scratch schema of a server, and a URL reaching it through a proxy."""
-    url = make_url(backends.server_url(request, request.param))
-    with backends.scratch_schema(str(url)) as schema:
-        loader = create_engine(url)
-        try:
-            load_sample(loader, schema=schema)
-        finally:
-            loader.dispose()
-        with TcpProxy(url.host or "127.0.0.1", url.port or 0) as proxy:
-            via = url.set(host="127.0.0.1", port=proxy.port)
-            if url.get_backend_name() == "postgresql":
-                via = via.update_query_dict({"options": f"-csearch_path={schema}"})
-            else:
-                via = via.set(database=schema)
-            yield proxy, via.render_as_string(hide_password=False)
+    with backends.sample_through_proxy(backends.server_url(request, request.param)) as found:
+        yield found
 
 
 def test_stalled_database_answers_503_within_the_deadline_and_recovers(

@@ -156,14 +156,14 @@ def test_mounted_service_sheds_and_bounds_waits_like_the_service(tmp_path: Path)
         body = json.loads(await stub.content(response))
         answers.append(response.code)
         assert response.code == 200 or "message" in body
-        if response.code == 503 and len(answers) <= 13:
+        if response.code == 503 and len(answers) <= 15:
             assert response.headers.getRawHeaders("retry-after")
 
-    # The default queue of a one-thread pool holds 16 calls; one more runs.
-    for n in range(1, 31):
+    # The default queue of a one-thread pool holds 64 calls; one more runs.
+    for n in range(1, 81):
         ensureDeferred(get(n))
     stub.flush()
-    assert answers.count(503) == 30 - 17  # refused at once, with nothing waited
+    assert answers.count(503) == 80 - 65  # refused at once, with nothing waited
     reactor.advance(2.0 + 1.0 + 0.1)  # the statement timeout plus the deadline's margin
     stub.flush()
-    assert answers.count(503) == 30 and len(answers) == 30
+    assert answers.count(503) == 80 and len(answers) == 80

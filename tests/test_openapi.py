@@ -163,7 +163,10 @@ def test_aggregate_refusals_are_described(writable: ChinookApp) -> None:
     for status in ("429", "503"):
         refusal = responses[status]
         assert refusal["content"][JSON]["schema"] == {"$ref": "#/components/schemas/Error"}
-        assert refusal["headers"] == {"Retry-After": {"$ref": "#/components/headers/Retry-After"}}
+        assert refusal["headers"] == {
+            "Retry-After": {"$ref": "#/components/headers/Retry-After"},
+            "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
+        }
 
 
 def test_path_parameters_are_typed_from_the_primary_key(writable: ChinookApp) -> None:

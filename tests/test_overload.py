@@ -85,8 +85,8 @@ def make_runner(threads: int, **options: Any) -> tuple[ThreadPoolRunner, HeldPoo
 
 
 def test_defaults_follow_the_thread_count() -> None:
-    """The queue holds 4 calls per thread (at least 16); heavy work leaves one thread free."""
-    assert [default_queue_limit(n) for n in (1, 4, 5, 16)] == [16, 16, 20, 64]
+    """The queue holds 16 calls per thread (at least 64); heavy work leaves one thread free."""
+    assert [default_queue_limit(n) for n in (1, 4, 5, 16)] == [64, 64, 80, 256]
     assert [default_heavy_limit(n) for n in (1, 2, 5)] == [1, 1, 4]
     assert default_heavy_limit(5, in_process=True) == 1
 

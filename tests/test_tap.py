@@ -263,7 +263,7 @@ def test_database_work_is_bounded_and_health_has_its_own_thread(built: Any) -> N
     health.engine.dispose()
     service, _ = built(threads=3)
     runner = parts(service)[2].factory.resource.wrapped._children[b"api"]._runner
-    assert (runner.queue_limit, runner.deadline) == (16, 6.0)
+    assert (runner.queue_limit, runner.deadline) == (64, 6.0)
     list(service)[1].engine.dispose()
 
 

@@ -16,6 +16,10 @@ connection pool.
 :func:`make_http_client` builds the one ``Agent`` the service shares, over one
 persistent ``HTTPConnectionPool`` that keeps idle connections for reuse and
 logs nothing per connection.
+
+Each call carries the ``X-Request-ID`` of the request it is made for
+(:mod:`chinook_svc.log_context`), so an upstream's logs can be matched with
+this service's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ from twisted.web._newclient import (
 from twisted.web.client import Agent, HTTPConnectionPool, _HTTP11ClientFactory
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IAgent, IResponse
+
+from chinook_svc.log_context import current_request_id
 
 from .body import ACCEPT_ENCODING, BadEncoding, TooLarge, read_body
 from .report import (
@@ -230,6 +236,9 @@ class UpstreamClient:
 
     async def _get(self, url: DecodedURL) -> tuple[int, str | None, bytes]:
         headers = Headers(REQUEST_HEADERS)
+        request_id = current_request_id()
+        if request_id is not None:  # the request this call is made for: follow it upstream
+            headers.setRawHeaders(b"X-Request-ID", [request_id.encode("ascii")])
         response: IResponse = await self._agent.request(b"GET", request_uri(url), headers)
         data = await read_body(response, self._max_bytes)
         content_types = response.headers.getRawHeaders(b"content-type") or [b""]

@@ -22,6 +22,12 @@ is being pre-pinged too (a stalled connection hangs in the ping), the ping is
 done here, after recording, instead of by SQLAlchemy's ``pool_pre_ping``:
 the same ``SELECT 1``, and on a disconnect the same reaction (the connection
 and every older one in the pool are replaced).
+
+The ping is a round trip to the server on every request.  A connection back
+in the pool for less than ``ping_after`` seconds (one second by default) is
+not pinged: it has just answered.  If it died in that second anyway, its
+request fails as a disconnect (503, ``Retry-After: 1``), which replaces it
+and every older connection, exactly as a failed ping would have.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import os
 import socket
 import sqlite3
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -41,6 +48,10 @@ from sqlalchemy.pool import Pool
 
 _FRESH = "chinook_fresh"
 _ABORTED = "chinook_aborted"
+_RETURNED_AT = "chinook_returned_at"
+
+#: Seconds a connection may have been back in the pool and still skip the ping.
+PING_AFTER = 1.0
 _BY_POOL: weakref.WeakKeyDictionary[Pool, HeldConnections] = weakref.WeakKeyDictionary()
 
 
@@ -89,11 +100,16 @@ class HeldConnections:
         engine: the engine (its pool's events are listened to).
         pre_ping: ping a connection taken from the pool before handing it
             out, as ``pool_pre_ping`` would (fresh connections are not pinged).
+        ping_after: nor are connections back in the pool for less than this
+            many seconds.
     """
 
-    def __init__(self, engine: Engine, *, pre_ping: bool = False) -> None:
+    def __init__(
+        self, engine: Engine, *, pre_ping: bool = False, ping_after: float = PING_AFTER
+    ) -> None:
         self._dialect = engine.dialect
         self.pre_ping = pre_ping
+        self.ping_after = ping_after
         self._lock = threading.Lock()
         self._held: dict[int, dict[int, tuple[Any, Any]]] = {}
         event.listen(engine, "connect", self._connected)
@@ -119,6 +135,9 @@ class HeldConnections:
             )
         if not self.pre_ping or record.info.pop(_FRESH, False):
             return
+        returned_at = record.info.get(_RETURNED_AT)
+        if returned_at is not None and time.monotonic() - returned_at < self.ping_after:
+            return  # it answered less than ping_after seconds ago
         try:
             self._dialect.do_ping(dbapi_connection)
         except Exception as e:
@@ -138,6 +157,8 @@ class HeldConnections:
         self._forget(dbapi_connection)
         if record is not None and record.info.pop(_ABORTED, False):
             record.invalidate()  # broken on purpose: never hand it out again
+        elif record is not None:
+            record.info[_RETURNED_AT] = time.monotonic()
 
     def _closing(self, dbapi_connection: Any, record: Any, *args: Any) -> None:
         self._forget(dbapi_connection)

@@ -25,6 +25,8 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.routing import RequestRedirect
 from zope.interface import implementer
 
+from chinook_svc.log_context import request_id_of
+
 from ._errors import INTERNAL, ApiError
 from ._messages import JSON, ApiRequest, Reply, json_reply
 
@@ -243,10 +245,11 @@ def add_error_handling(app: Klein) -> None:
     @_handles(app, Exception)
     def internal(request: IRequest, failure: Failure) -> bytes:
         log.failure(
-            "Unhandled error on {method} {uri}",
+            "Unhandled error on {method} {uri} (request {request_id})",
             failure,
             method=_text(request.method),
             uri=_text(request.uri),
+            request_id=request_id_of(request),
         )
         return write_reply(request, json_reply(500, {"message": INTERNAL}))
 

@@ -30,6 +30,7 @@ from ._schema import RelationInfo
 from ._scope import Scope, scope_of, where_in_scope
 from ._serialize import Converter
 from ._shape import Shape
+from ._together import Planned, pipelines, run_together
 
 Raw = dict[str, Any]
 Obj = dict[str, Any]
@@ -89,20 +90,31 @@ class RelationLoader:
         scope = scope_of(self.target)
         if not self.rel.simple:
             return self._orm_for_parents(conn, parents, scope)
+        if scope is None:
+            keys, planned = self.plan(conn, parents)
+            return self.collect(keys, [p.run(conn, values) for p, values in planned])
         keys = [self.parent_key(p) for p in parents]
-        wanted = list(dict.fromkeys(k for k in keys if k is not None))
         found: dict[tuple[Any, ...], list[Raw]] = {}
         names = self.names
         width = len(names)
-        if scope is not None:
-            stmt, key_cols = self._select()
-            for chunk in chunks(wanted):
-                chunk_stmt = stmt.where(key_clause(key_cols, chunk), scope.on())
-                for scoped in conn.execute(chunk_stmt.order_by(*self.order)):
-                    raw = dict(zip(names, scoped[:width], strict=True))
-                    found.setdefault(tuple(scoped[width:]), []).append(raw)
-            wanted = []
-        for chunk in chunks(wanted):
+        stmt, key_cols = self._select()
+        for chunk in chunks(list(dict.fromkeys(k for k in keys if k is not None))):
+            chunk_stmt = stmt.where(key_clause(key_cols, chunk), scope.on())
+            for scoped in conn.execute(chunk_stmt.order_by(*self.order)):
+                raw = dict(zip(names, scoped[:width], strict=True))
+                found.setdefault(tuple(scoped[width:]), []).append(raw)
+        return [found.get(k, []) if k is not None else [] for k in keys]
+
+    def batches(self) -> bool:
+        """Whether :meth:`plan` can load this relation (plain key equalities, no scope)."""
+        return self.rel.simple and not self.rel.keyed and scope_of(self.target) is None
+
+    def plan(self, conn: Connection, parents: Sequence[Raw]) -> tuple[list[Any], list[Planned]]:
+        """The parents' join keys and the statements loading their related rows
+        (for :meth:`collect`; a relation that :meth:`batches`)."""
+        keys = [self.parent_key(p) for p in parents]
+        planned: list[Planned] = []
+        for chunk in chunks(list(dict.fromkeys(k for k in keys if k is not None))):
             size = padded(len(chunk))
             prepared = self.prepared.get(
                 ("batch", size), conn, partial(self._batch_statement, size)
@@ -116,7 +128,16 @@ class RelationLoader:
                 )
                 for name, value in zip(names_of_key, key, strict=True)
             }
-            for row in prepared.run(conn, values):
+            planned.append((prepared, values))
+        return keys, planned
+
+    def collect(self, keys: list[Any], results: list[list[tuple[Any, ...]]]) -> list[list[Raw]]:
+        """For each parent key, its related rows, out of the planned statements' rows."""
+        found: dict[tuple[Any, ...], list[Raw]] = {}
+        names = self.names
+        width = len(names)
+        for rows in results:
+            for row in rows:
                 raw = dict(zip(names, row[:width], strict=True))
                 found.setdefault(tuple(row[width:]), []).append(raw)
         return [found.get(k, []) if k is not None else [] for k in keys]
@@ -317,8 +338,10 @@ class ObjectLoader:
             )
         return found
 
-    def _emit(self, shape: Shape, raw: Raw) -> Obj:
-        plain, converted = self._emitters_of(shape)
+    @staticmethod
+    def _emit(
+        plain: tuple[str, ...], converted: tuple[tuple[str, Converter], ...], raw: Raw
+    ) -> Obj:
         obj: Obj = {key: raw[key] for key in plain}
         for key, conv in converted:
             obj[key] = conv(raw[key])
@@ -331,11 +354,13 @@ class ObjectLoader:
         """
         if shape.serializer is not None:
             return serialized(conn, shape, raws)
-        objs = [self._emit(shape, raw) for raw in raws]
+        plain, converted = self._emitters_of(shape)  # once: hashing a shape is not free
+        objs = [self._emit(plain, converted, raw) for raw in raws]
         if not raws:
             return objs
         if shape.needs_instances:
             instance_values(conn, shape, raws, objs)
+        loaded = self._together(conn, shape, raws)
         for name, rel_shape in shape.relations:
             rel = shape.info.relations[name]
             if rel.keyed:
@@ -343,7 +368,9 @@ class ObjectLoader:
                 for obj, mine in zip(objs, keys, strict=True):
                     obj[name] = mine
                 continue
-            per_parent = self.relation(rel).for_parents(conn, raws)
+            per_parent = loaded.get(name)
+            if per_parent is None:
+                per_parent = self.relation(rel).for_parents(conn, raws)
             flat = [r for rows in per_parent for r in rows]
             related = self.build(conn, rel_shape, flat)
             position = 0
@@ -352,3 +379,23 @@ class ObjectLoader:
                 position += len(rows)
                 obj[name] = mine if rel.uselist else (mine[0] if mine else None)
         return objs
+
+    def _together(
+        self, conn: Connection, shape: Shape, raws: Sequence[Raw]
+    ) -> dict[str, list[list[Raw]]]:
+        """Every batched relation's rows per parent, all in one round trip where the
+        driver pipelines (``_together``); ``{}`` elsewhere."""
+        if not pipelines(conn):
+            return {}
+        plans = {}
+        for name, _ in shape.relations:
+            loader = self.relation(shape.info.relations[name])
+            if loader.batches():
+                plans[name] = (loader, *loader.plan(conn, raws))
+        planned = [one for _, _, statements in plans.values() for one in statements]
+        results = run_together(conn, planned)
+        loaded = {}
+        for name, (loader, keys, statements) in plans.items():
+            loaded[name] = loader.collect(keys, results[: len(statements)])
+            results = results[len(statements) :]
+        return loaded

@@ -16,6 +16,8 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from chinook_svc.log_context import current_request_id
+
 #: Seconds between two lines of the same kind.
 INTERVAL = 10.0
 
@@ -60,6 +62,11 @@ class OutageLog:
                 return False
             self._pending[kind] = 0
             self._last[kind] = now
+        request_id = current_request_id()
+        if request_id is not None and "request_id" not in fields:
+            # The request that brought the line about (the others are counted).
+            fields["request_id"] = request_id
+            message += " (request {request_id})"
         self._logger.warn(message, count=count, kind=kind, **fields)
         return True
 

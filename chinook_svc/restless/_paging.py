@@ -53,10 +53,27 @@ def envelope(
     count: Callable[[], int],
     rows: Callable[[int, int | None], list[Raw]],
     build: Callable[[list[Raw]], list[dict[str, Any]]],
+    together: Callable[[int, int], tuple[int, list[Raw]]] | None = None,
 ) -> dict[str, Any]:
-    """The page the request asks for: ``count`` rows in all, ``rows(start, size)``, built."""
+    """The page the request asks for: ``count`` rows in all, ``rows(start, size)``, built.
+
+    With ``together(start, size)``, which gives the count and up to ``size``
+    rows from ``start`` at once (one round trip, ``_together``), a sized page
+    is fetched with it instead.
+    """
     size = results_per_page(request, options)
     page = page_number(request) if size > 0 else 1
+    if size > 0 and together is not None:
+        start = (page - 1) * size
+        total, found = together(start, size)
+        stop = min(total, start + size)
+        objects = build(found[: stop - start]) if stop > start else []
+        return {
+            "num_results": total,
+            "objects": objects,
+            "page": page,
+            "total_pages": math.ceil(total / size),
+        }
     total = count()
     if size > 0:
         start = (page - 1) * size

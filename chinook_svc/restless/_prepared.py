@@ -12,7 +12,7 @@ pool exactly as on SQLAlchemy's execution path.  A connection's
 ``schema_translate_map`` (a database served from a named schema) is compiled
 into the statement; statements are cached per dialect, driver, server
 version and schema map.  When
-the engine has cursor-execute listeners (statement counting in tests, say),
+the engine has statement listeners (statement counting in tests, say),
 execution goes through SQLAlchemy instead, so that they see every statement.
 """
 
@@ -97,7 +97,8 @@ class Prepared:
         self.result_processors = processors
         return processors
 
-    def _parameters(self, values: Mapping[str, Any]) -> Any:
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        """The DBAPI parameters of one execution with ``values`` (bind processors applied)."""
         params = {**self.defaults, **values} if self.defaults else dict(values)
         for name, process in self.bind_processors.items():
             if name in params:
@@ -106,22 +107,33 @@ class Prepared:
             return tuple(params[name] for name in self.names)
         return params
 
+    def converted(
+        self, rows: list[Any], description: Sequence[Any] | None
+    ) -> list[tuple[Any, ...]]:
+        """Rows a DBAPI cursor fetched for this statement, result processors applied."""
+        processors = self.result_processors or self._processors(description)
+        if any(processors):
+            return [
+                tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+                for row in rows
+            ]
+        return rows
+
     def run(
         self, conn: Connection, values: Mapping[str, Any] | None = None
     ) -> list[tuple[Any, ...]]:
         """Execute with ``values`` and return every row, result processors applied."""
         values = values or {}
-        if conn._has_events or conn.engine._has_events:
-            rows = [tuple(r) for r in conn.execute(self.statement, values)]
-            return rows
-        params = self._parameters(values)
+        if traced(conn):
+            return [tuple(r) for r in conn.execute(self.statement, values)]
+        params = self.parameters(values)
         dbapi_conn: Any = conn.connection.driver_connection
         cursor = None
         try:
             cursor = dbapi_conn.cursor()
             cursor.execute(self.sql, params)
             rows = cursor.fetchall()
-            processors = self.result_processors or self._processors(cursor.description)
+            description = cursor.description
         except self.dialect.loaded_dbapi.Error as e:
             # SQLAlchemy's own handler: wraps the error, and on a disconnect
             # invalidates this connection and every older one in the pool.
@@ -130,16 +142,33 @@ class Prepared:
             if cursor is not None:
                 with suppress(self.dialect.loaded_dbapi.Error):
                     cursor.close()
-        if any(processors):
-            return [
-                tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-                for row in rows
-            ]
-        return rows  # type: ignore[no-any-return,unused-ignore]
+        return self.converted(rows, description)
 
     def scalar(self, conn: Connection, values: Mapping[str, Any] | None = None) -> Any:
         """The first column of the first row."""
         return self.run(conn, values)[0][0]
+
+
+def traced(conn: Connection) -> bool:
+    """Whether ``conn`` has statement listeners: statements then go through SQLAlchemy.
+
+    Only listeners that see statements count (``before_cursor_execute`` and
+    the like): others, such as ``engine_disposed`` (``_held``) or
+    ``handle_error`` (which the raw path calls too), leave the fast path on.
+    """
+    if not (conn._has_events or conn.engine._has_events):
+        return False
+    dispatch: Any = conn.dispatch
+    return any(getattr(dispatch, name) for name in _STATEMENT_EVENTS)
+
+
+#: Connection events that see each statement (the raw path would hide it from them).
+_STATEMENT_EVENTS = (
+    "before_execute",
+    "after_execute",
+    "before_cursor_execute",
+    "after_cursor_execute",
+)
 
 
 def compilation_key(conn: Connection) -> tuple[Any, ...]:

@@ -25,6 +25,7 @@ from ._query import decode_q, parse_search
 from ._render import NO_CONTENT, Result
 from ._schema import RelationInfo
 from ._scope import Scope, scope_of, where_in_scope
+from ._together import reading
 
 
 class Reads:
@@ -48,7 +49,7 @@ class Reads:
         scope = scope_of(c.info)
         if cursor is not None and not compiled.single:
             return self._keyset_page(request, params, compiled, cursor, q_text, scope)
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             if compiled.single:
                 rows = c.search.rows(conn, compiled, 0, 2, scope)
                 if not rows:
@@ -66,6 +67,7 @@ class Reads:
                     lambda: c.search.count(conn, compiled, scope),
                     lambda start, size: c.search.rows(conn, compiled, start, size, scope),
                     lambda rows: c.objects.build(conn, c.shape, rows),
+                    c.search.count_and_rows(conn, compiled, scope),
                 )
                 link = link_header(
                     request, self.options, result["page"], result["total_pages"], q_text
@@ -91,7 +93,7 @@ class Reads:
         values = decode_cursor(cursor, c.info, order, q_key) if cursor else None
         condition = None if values is None else after(c.dialect, c.info, order, values)
         size = results_per_page(request, self.options) or self.options.max_results_per_page
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             rows = c.search.rows_after(conn, compiled, condition, size + 1, scope)
             objects = c.objects.build(conn, c.shape, rows[:size])
         following = None
@@ -126,7 +128,7 @@ class Reads:
         """One object by primary key."""
         c = self.collection
         key = self._instance_key(instid)
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             raw = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             result = None if raw is None else c.objects.build(conn, c.shape, [raw])[0]
         return self._single(result)
@@ -144,7 +146,7 @@ class Reads:
         key = self._instance_key(instid)
         loader = c.objects.relation(rel)
         shape = c.shapes.objects_of(rel.target, self.options.url_prefix)
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             parent = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
@@ -172,7 +174,7 @@ class Reads:
         target_key = c.target_key(target)
         related_key = target_key.parse(relid)
         shape = c.shapes.objects_of(target, self.options.url_prefix)
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             parent = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
@@ -189,7 +191,7 @@ class Reads:
         if not wanted:
             return NO_CONTENT
         terms = [term for item in wanted for term in item.terms]
-        with c.connect() as conn:
+        with reading(c.connect()) as conn:
             stmt = where_in_scope(select(*terms).select_from(c.info.selectable), scope_of(c.info))
             row = conn.execute(stmt).one()
         return Result(200, function_results(wanted, row))

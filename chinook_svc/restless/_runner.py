@@ -73,8 +73,13 @@ class Runner(Protocol):
 
 
 def default_queue_limit(threads: int) -> int:
-    """Calls that may wait per lane: four per thread, at least 16."""
-    return max(16, 4 * threads)
+    """Calls that may wait per lane: 16 per thread, at least 64.
+
+    Enough that a burst of a few dozen clients (a benchmark's 32 connections,
+    a page's parallel fetches) waits a few milliseconds instead of being
+    refused; a lane that holds more than this is overload, refused at once.
+    """
+    return max(64, 16 * threads)
 
 
 def default_heavy_limit(threads: int, *, in_process: bool = False) -> int:

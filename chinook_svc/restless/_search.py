@@ -11,6 +11,7 @@ search is built for each request.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Integer, bindparam, func, select
@@ -18,9 +19,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import Select
 
 from ._compile import RECENT_SEARCHES, CompiledSearch
-from ._prepared import PreparedCache
+from ._prepared import Prepared, PreparedCache
 from ._schema import ModelInfo
 from ._scope import Scope, where_in_scope
+from ._together import pipelines, run_together
 
 Raw = dict[str, Any]
 
@@ -65,20 +67,76 @@ class SearchQueries:
 
     def count(self, conn: Connection, compiled: CompiledSearch, scope: Scope | None = None) -> int:
         """The number of rows the search yields (after its own limit/offset)."""
-        info = self.info
         if scope is not None:
             return int(conn.execute(self._count_statement(compiled, scope)).scalar_one())
-        if compiled.plain and compiled.limit is None and compiled.offset is None:
-            prepared = self.prepared.get(
-                ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
-            )
-            return int(prepared.scalar(conn))
-        if compiled.key is not None:
-            prepared = self.searches.get(
-                ("count", compiled.key), conn, lambda: self._count_statement(compiled)
-            )
+        prepared = self._prepared_count(conn, compiled)
+        if prepared is not None:
             return int(prepared.scalar(conn))
         return int(conn.execute(self._count_statement(compiled)).scalar_one())
+
+    def _prepared_count(self, conn: Connection, compiled: CompiledSearch) -> Prepared | None:
+        info = self.info
+        if compiled.plain and compiled.limit is None and compiled.offset is None:
+            return self.prepared.get(
+                ("count",), conn, lambda: select(func.count()).select_from(info.selectable)
+            )
+        if compiled.key is not None:
+            return self.searches.get(
+                ("count", compiled.key), conn, lambda: self._count_statement(compiled)
+            )
+        return None
+
+    def _prepared_page(self, conn: Connection, compiled: CompiledSearch) -> Prepared | None:
+        if compiled.plain:
+            return self.prepared.get(
+                ("page",),
+                conn,
+                lambda: (
+                    base_select(self.info)
+                    .order_by(*self._pk_order())
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+        if compiled.key is not None:
+            return self.searches.get(
+                ("page", compiled.key),
+                conn,
+                lambda: (
+                    self._ordered(self._filtered(base_select(self.info), compiled), compiled)
+                    .limit(bindparam("limit", type_=Integer))
+                    .offset(bindparam("offset", type_=Integer))
+                ),
+            )
+        return None
+
+    def count_and_rows(
+        self, conn: Connection, compiled: CompiledSearch, scope: Scope | None
+    ) -> Callable[[int, int], tuple[int, list[Raw]]] | None:
+        """The count and a page fetched together (one round trip where the driver
+        pipelines, ``_together``), or ``None`` where they cannot be.
+
+        The returned function takes the page's start and size and gives the
+        count and up to ``size`` rows from ``start``.
+        """
+        if scope is not None or compiled.limit is not None or compiled.offset is not None:
+            return None
+        if not pipelines(conn):
+            return None
+        count = self._prepared_count(conn, compiled)
+        page = self._prepared_page(conn, compiled)
+        if count is None or page is None:
+            return None
+        count_statement, page_statement = count, page
+
+        def both(start: int, size: int) -> tuple[int, list[Raw]]:
+            counted, found = run_together(
+                conn, [(count_statement, {}), (page_statement, {"limit": size, "offset": start})]
+            )
+            keys = self.keys
+            return int(counted[0][0]), [dict(zip(keys, row, strict=True)) for row in found]
+
+        return both
 
     def _count_statement(self, compiled: CompiledSearch, scope: Scope | None = None) -> Select[Any]:
         info = self.info
@@ -120,29 +178,8 @@ class SearchQueries:
             stmt = self._ordered(self._filtered(base_select(self.info), compiled, scope), compiled)
             stmt = stmt.limit(size).offset(offset or None)
             return [dict(zip(keys, row, strict=True)) for row in conn.execute(stmt)]
-        if compiled.plain and size is not None:
-            prepared = self.prepared.get(
-                ("page",),
-                conn,
-                lambda: (
-                    base_select(self.info)
-                    .order_by(*self._pk_order())
-                    .limit(bindparam("limit", type_=Integer))
-                    .offset(bindparam("offset", type_=Integer))
-                ),
-            )
-            found = prepared.run(conn, {"limit": size, "offset": offset})
-            return [dict(zip(keys, row, strict=True)) for row in found]
-        if compiled.key is not None and size is not None:
-            prepared = self.searches.get(
-                ("page", compiled.key),
-                conn,
-                lambda: (
-                    self._ordered(self._filtered(base_select(self.info), compiled), compiled)
-                    .limit(bindparam("limit", type_=Integer))
-                    .offset(bindparam("offset", type_=Integer))
-                ),
-            )
+        prepared = self._prepared_page(conn, compiled) if size is not None else None
+        if prepared is not None:
             found = prepared.run(conn, {"limit": size, "offset": offset})
             return [dict(zip(keys, row, strict=True)) for row in found]
         stmt = self._ordered(self._filtered(base_select(self.info), compiled), compiled)

@@ -47,6 +47,7 @@ from twisted.python.failure import Failure
 from twisted.web.http import HTTPChannel, datetimeToString
 from twisted.web.server import Request
 
+from chinook_svc.log_context import accept_request_id, request_id_of
 from chinook_svc.restless import INTERNAL, json_reply, write_reply
 
 from .edge import BodyPolicy, EdgeLimits, error_bytes
@@ -250,8 +251,18 @@ class EdgeChannel(HTTPChannel):
         self._stop("body")
         self.setTimeout(None)
         with_body = self._method != b"HEAD"
-        cast(Any, self.transport).write(error_bytes(status, message, with_body=with_body))
-        self.log.debug("Answered {status} by itself: {message}", status=status, message=message)
+        request = self.requests[-1] if self.requests else None
+        given = request.requestHeaders.getRawHeaders(b"x-request-id") if request else None
+        request_id = accept_request_id(given)
+        cast(Any, self.transport).write(
+            error_bytes(status, message, [("X-Request-ID", request_id)], with_body=with_body)
+        )
+        self.log.debug(
+            "Answered {status} by itself: {message} (request {request_id})",
+            status=status,
+            message=message,
+            request_id=request_id,
+        )
         self.persistent = False
         self.loseConnection()
 
@@ -333,10 +344,11 @@ class EdgeRequest(Request):
     def processingFailed(self, reason: Failure) -> Failure:
         """An error escaped the resource: log it, answer a JSON 500 (or abort if started)."""
         self._log.failure(
-            "Unhandled error on {method} {uri}",
+            "Unhandled error on {method} {uri} (request {request_id})",
             reason,
             method=self.method.decode("ascii", "replace"),
             uri=self.uri.decode("ascii", "replace"),
+            request_id=request_id_of(self),
         )
         if self.startedWriting:
             cast(Any, self.channel).transport.abortConnection()

@@ -30,9 +30,11 @@ from zope.interface import implementer
 
 READS = frozenset({"GET", "HEAD"})
 #: Request headers a page may send (beyond the CORS-safelisted ones).
-ALLOW_HEADERS = "Accept, Authorization, Content-Type, If-None-Match"
+ALLOW_HEADERS = "Accept, Authorization, Content-Type, If-None-Match, X-Request-ID"
 #: Response headers a page may read.
-EXPOSE_HEADERS = "ETag, Link, Location, Retry-After, WWW-Authenticate, X-Aggregate-Complete"
+EXPOSE_HEADERS = (
+    "ETag, Link, Location, Retry-After, WWW-Authenticate, X-Aggregate-Complete, X-Request-ID"
+)
 #: Seconds a browser may keep a preflight's answer.
 MAX_AGE = 600
 
@@ -160,4 +162,10 @@ class CorsResource:
         raise NotImplementedError("CorsResource wraps a fixed tree")
 
 
-__all__ = ["ALLOW_HEADERS", "EXPOSE_HEADERS", "MAX_AGE", "CorsPolicy", "CorsResource"]
+__all__ = [
+    "ALLOW_HEADERS",
+    "EXPOSE_HEADERS",
+    "MAX_AGE",
+    "CorsPolicy",
+    "CorsResource",
+]

@@ -69,8 +69,8 @@ def make_resource(
         statement_timeout: seconds one SQL statement may run (0: no limit),
             as the service's ``--statement-timeout``.  As in the service, a
             call that has not answered a second after it is a 503 with its
-            connection broken, and at most four calls per database thread
-            (at least 16) wait for a thread: more are a 503 at once.
+            connection broken, and at most 16 calls per database thread
+            (at least 64) wait for a thread: more are a 503 at once.
         reflect: serve ``db_url``'s own tables by reflection, with these
             options (``None``: a Chinook database, its edition detected).
 

@@ -16,6 +16,7 @@ from typing import Any
 from chinook_svc.aggregate.openapi import REPORT, aggregate_path
 from chinook_svc.aggregate.settings import AggregateSettings
 from chinook_svc.restless import APIManager
+from chinook_svc.web.request_id import document_request_id
 
 Schema = dict[str, Any]
 
@@ -139,7 +140,7 @@ def service_document(
         schemas["AggregateReport"] = REPORT
         paths["/aggregate"] = aggregate_path(aggregate, bearer="GET" in bearer)
     document["paths"] = paths
-    return document
+    return document_request_id(document)
 
 
 def for_mount(document: Schema, mount: str) -> Schema:

@@ -17,7 +17,6 @@ is written (``loseConnection`` writes first), and counts until then.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, succeed
@@ -27,8 +26,10 @@ from twisted.web import http
 from twisted.web.resource import IResource
 from twisted.web.server import Request, Site
 
-from .channel import EdgeChannel, EdgeRequest
+from .access_log import CLIENT_GONE, AccessLog
+from .channel import EdgeChannel
 from .edge import BodyPolicy, EdgeLimits, any_body
+from .request_id import TracedRequest
 
 
 class InFlight:
@@ -108,15 +109,15 @@ class TrackingSite(Site):
         in_flight: the counter.
         reactor: the reactor of the HTTP channels (timeouts, log timestamps).
         verbose: also log each request's status and duration (``--debug``).
-        access_log: append an access log (combined log format) to this file;
-            ``None``: keep none (each line costs time on every request).
+        access_log: where each answered request's line goes
+            (:mod:`chinook_svc.web.access_log`); ``None``: nowhere.
         limits: sizes and deadlines of each request.
         body_policy: how much body each request may send (default: up to
             1 MiB for any request).
     """
 
     displayTracebacks = False
-    requestFactory = EdgeRequest
+    requestFactory = TracedRequest
     #: ``Site.log`` is the access log; this one tells request timings.
     timing_log = Logger()
 
@@ -127,7 +128,7 @@ class TrackingSite(Site):
         *,
         reactor: Any,
         verbose: bool = False,
-        access_log: Path | None = None,
+        access_log: AccessLog | None = None,
         limits: EdgeLimits | None = None,
         body_policy: BodyPolicy | None = None,
     ) -> None:
@@ -135,12 +136,11 @@ class TrackingSite(Site):
         super().__init__(
             resource,
             reactor=reactor,
-            logPath=None if access_log is None else str(access_log),
             timeout=self.limits.idle_timeout,
             parsePOSTFormSubmission=False,
         )
         self.body_policy = body_policy if body_policy is not None else any_body()
-        self._access_log = access_log is not None
+        self.access_log = access_log
         self.in_flight = in_flight
         self.verbose = verbose
         self._clock: IReactorTime = reactor
@@ -155,16 +155,23 @@ class TrackingSite(Site):
 
     def log(self, request: http.Request) -> None:
         """Write the access-log line, if an access log was asked for."""
-        if self._access_log:
-            super().log(request)
+        if self.access_log is not None:
+            self.access_log.log(request)
 
     def getResourceFor(self, request: Request) -> IResource:
         """Count the request, then look its resource up as ``Site`` does."""
         self.in_flight.started(request)
+        if self.access_log is not None:
+            request.notifyFinish().addErrback(self._client_gone, request)
         if self.verbose:
             started = self._clock.seconds()
             request.notifyFinish().addBoth(self._log_request, request, started)
         return super().getResourceFor(request)
+
+    def _client_gone(self, reason: object, request: Request) -> None:
+        """The client went away before the answer was complete: a 499 access line."""
+        if self.access_log is not None:
+            self.access_log.log(request, CLIENT_GONE)
 
     def _log_request(self, result: object, request: Request, started: float) -> None:
         self.timing_log.debug(

@@ -18,6 +18,7 @@ on the reactor thread, which blocks it and is never how the service runs.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from twisted.internet import reactor
 from twisted.python.threadpool import ThreadPool
@@ -47,7 +48,10 @@ def main() -> None:
     parser.add_argument("--db", required=True, help="SQLAlchemy URL")
     parser.add_argument("--runner", choices=["threads", "inline"], default="threads")
     parser.add_argument("--threads", type=int, default=5, help="thread pool size")
+    parser.add_argument("--switch-interval", type=float, help="sys.setswitchinterval (seconds)")
     args = parser.parse_args()
+    if args.switch_interval:
+        sys.setswitchinterval(args.switch_interval)
     engine = open_engine(args.db, pool_size=args.threads)
     manager = build_api(engine, make_runner(args.runner, args.threads), DEFAULT)
     root = Resource()
