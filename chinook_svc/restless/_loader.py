@@ -34,6 +34,8 @@ from ._together import Planned, pipelines, run_together
 
 Raw = dict[str, Any]
 Obj = dict[str, Any]
+#: the key columns a statement is built for, in bind-parameter order
+Names = tuple[str, ...]
 
 # -- relations ----------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class RelationLoader:
         stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
         return where_in_scope(stmt, scope), self.target.model
 
-    def _one_parent_statement(self, kind: str, names: tuple[str, ...]) -> Select[Any]:
+    def _one_parent_statement(self, kind: str, names: Names) -> Select[Any]:
         stmt, key_cols = self._select()
         stmt = stmt.where(*(c == bindparam(f"p{j}") for j, c in enumerate(key_cols)))
         if kind == "count":
@@ -225,12 +227,7 @@ class RelationLoader:
         ).limit(1)
 
     def _one_parent(
-        self,
-        conn: Connection,
-        kind: str,
-        key: tuple[Any, ...],
-        names: tuple[str, ...] = (),
-        **values: Any,
+        self, conn: Connection, kind: str, key: tuple[Any, ...], names: Names = (), **values: Any
     ) -> list[Any]:
         prepared = self.prepared.get(
             (kind, *names), conn, lambda: self._one_parent_statement(kind, names)
