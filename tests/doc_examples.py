@@ -22,6 +22,12 @@ in the README's "Documentation" section):
   ``--allow-writes --api-token-file token``.  The file ``token`` is in the
   working directory and its content in ``$TOKEN``.  ``--listen``, ``--db``
   and ``--data-dir`` are the test's to choose.
+* ``<!-- console-server: twistd -n restless --db sqlite:///FILE ARGS -->``
+  does the same for the reflected service (docs/reflection.md): ``FILE`` is
+  a plain file name (``chinook.db``), and the test puts a fresh copy of the
+  sample (the sqlitetutorial schema) there, in the server's working
+  directory, so the directive reads as the command a reader would type.
+  ``--listen`` and ``--data-dir`` stay the test's.
 * Output is compared line by line, exactly, after the test turns its port
   back into ``8080`` and ``\\r\\n`` into ``\\n``; trailing spaces and
   trailing blank lines are ignored.  Two abbreviations, and only these:
@@ -44,8 +50,12 @@ from attrs import frozen
 DOC_ADDRESS = "127.0.0.1:8080"
 #: What starts the service; a ``console-server`` directive begins with it.
 SERVER_COMMAND = ("twistd", "-n", "chinook")
+#: The other service a directive may start: ``twistd -n restless --db sqlite:///FILE``.
+REFLECTED_COMMAND = ("twistd", "-n", "restless")
 #: Options of ``twistd chinook`` the test sets itself.
 RESERVED_OPTIONS = ("--listen", "--db", "--data-dir")
+#: ``--db`` of a ``twistd restless`` directive: a file in the server's directory.
+_REFLECTED_DB = re.compile(r"sqlite:///(?P<file>[A-Za-z0-9_][A-Za-z0-9_.-]*)")
 ELLIPSIS = "..."
 
 _FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
@@ -80,10 +90,16 @@ def can_write(arguments: Sequence[str]) -> bool:
 
 @frozen
 class Section:
-    """Consecutive examples served by one server: ``twistd -n chinook`` plus ``arguments``."""
+    """Consecutive examples served by one server: ``twistd -n PLUGIN`` plus ``arguments``.
+
+    ``plugin`` is ``chinook``, or ``restless`` with ``database`` the file name
+    its ``--db sqlite:///FILE`` names (kept out of ``arguments``).
+    """
 
     arguments: tuple[str, ...]
     examples: tuple[Example, ...]
+    plugin: str = "chinook"
+    database: str | None = None
 
     @property
     def writes(self) -> bool:
@@ -101,7 +117,7 @@ def parse_document(path: Path) -> list[Section]:
     """
     lines = path.read_text(encoding="utf-8").splitlines()
     sections: list[Section] = []
-    arguments: tuple[str, ...] = ()
+    server: tuple[str, tuple[str, ...], str | None] = ("chinook", (), None)
     examples: list[Example] = []
     i = 0
     while i < len(lines):
@@ -109,9 +125,9 @@ def parse_document(path: Path) -> list[Section]:
         fence = _FENCE.match(lines[i])
         if directive:
             if examples:
-                sections.append(Section(arguments, tuple(examples)))
+                sections.append(_section(server, examples))
                 examples = []
-            arguments = _server_arguments(directive["command"], f"{path.name}:{i + 1}")
+            server = _server_arguments(directive["command"], f"{path.name}:{i + 1}")
             i += 1
         elif fence:
             end = _closing_fence(lines, i, fence, path)
@@ -125,8 +141,13 @@ def parse_document(path: Path) -> list[Section]:
         else:
             i += 1
     if examples:
-        sections.append(Section(arguments, tuple(examples)))
+        sections.append(_section(server, examples))
     return sections
+
+
+def _section(server: tuple[str, tuple[str, ...], str | None], examples: list[Example]) -> Section:
+    plugin, arguments, database = server
+    return Section(arguments, tuple(examples), plugin, database)
 
 
 def _closing_fence(lines: Sequence[str], start: int, opening: re.Match[str], path: Path) -> int:
@@ -138,15 +159,34 @@ def _closing_fence(lines: Sequence[str], start: int, opening: re.Match[str], pat
     raise DocFormatError(f"{path.name}:{start + 1}: the code block is never closed")
 
 
-def _server_arguments(command: str, where: str) -> tuple[str, ...]:
+def _server_arguments(command: str, where: str) -> tuple[str, tuple[str, ...], str | None]:
+    """(plugin, arguments, database file) of a ``console-server`` directive."""
     words = tuple(shlex.split(command))
-    if words[: len(SERVER_COMMAND)] != SERVER_COMMAND:
-        raise DocFormatError(f"{where}: console-server must start with {' '.join(SERVER_COMMAND)}")
-    arguments = words[len(SERVER_COMMAND) :]
-    for word in arguments:
+    database = None
+    if words[: len(REFLECTED_COMMAND)] == REFLECTED_COMMAND:
+        words, database = _reflected_database(words[len(REFLECTED_COMMAND) :], where)
+        plugin = "restless"
+    elif words[: len(SERVER_COMMAND)] == SERVER_COMMAND:
+        words, plugin = words[len(SERVER_COMMAND) :], "chinook"
+    else:
+        raise DocFormatError(
+            f"{where}: console-server must start with {' '.join(SERVER_COMMAND)}"
+            f" or {' '.join(REFLECTED_COMMAND)} --db sqlite:///FILE"
+        )
+    for word in words:
         if word.split("=")[0] in RESERVED_OPTIONS:
             raise DocFormatError(f"{where}: console-server may not set {word} (the test does)")
-    return arguments
+    return plugin, words, database
+
+
+def _reflected_database(words: tuple[str, ...], where: str) -> tuple[tuple[str, ...], str]:
+    """``twistd restless`` arguments without their ``--db sqlite:///FILE``, and ``FILE``."""
+    found = _REFLECTED_DB.fullmatch(words[1]) if words[:1] == ("--db",) and words[1:] else None
+    if found is None:
+        raise DocFormatError(
+            f"{where}: twistd -n restless must be followed by --db sqlite:///FILE (a file name)"
+        )
+    return words[2:], found["file"]
 
 
 def _console_block(path: Path, first_line: int, body: Sequence[str]) -> list[Example]:

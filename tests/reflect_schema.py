@@ -1,7 +1,8 @@
 """Databases for the reflection tests, built on any of the three backends.
 
-* :func:`build_odd_schema`: a schema written to be awkward: a composite
-  primary key, a self-reference through a nullable foreign key, a view, a
+* :func:`build_odd_schema`: a schema written to be awkward: composite
+  primary keys (of integers; of strings holding ``,`` and ``%``), a string
+  key holding ``,``, a self-reference through a nullable foreign key, a view, a
   table without a primary key, a many-to-many, mixed-case and reserved-word
   names (``"Order"``, ``"select"``), a column with a space, a column to
   hide, and a table of 100,000 rows.
@@ -33,6 +34,13 @@ PEOPLE = [
     {"id": 1, "name": "Ada", "manager_id": None, "password_hash": "h1"},
     {"id": 2, "name": "Bob", "manager_id": 1, "password_hash": "h2"},
     {"id": 3, "name": "Cy", "manager_id": 1, "password_hash": "h3"},
+]
+
+#: Label's composite key holds strings with "," and "%" (percent-encoded in its URLs).
+LABELS = [
+    {"code": "a,b", "lang": "en", "text": "comma"},
+    {"code": "50%", "lang": "fr", "text": "percent"},
+    {"code": "x", "lang": "en", "text": "plain"},
 ]
 
 
@@ -69,6 +77,13 @@ def odd_metadata(schema: str | None) -> MetaData:
         Column("line_no", Integer, primary_key=True, autoincrement=False),
         Column("qty", Integer),
     )  # fmt: skip
+    Table(
+        "Label", metadata,
+        Column("code", String(20), primary_key=True),
+        Column("lang", String(10), primary_key=True),
+        Column("text", String(40)),
+    )  # fmt: skip
+    Table("Word", metadata, Column("word", String(20), primary_key=True))
     Table("Reading", metadata, Column("sensor", String(10)), Column("value", Integer))
     Table(
         "big", metadata,
@@ -109,6 +124,8 @@ def build_odd_schema(engine: Engine, schema: str | None) -> None:
                 {"order_id": 2, "line_no": 1, "qty": 3},
             ],
         )
+        conn.execute(insert(t["Label"]), LABELS)
+        conn.execute(insert(t["Word"]), [{"word": "a,b"}, {"word": "50%"}])
         conn.execute(
             insert(t["Reading"]), [{"sensor": "a", "value": 1}, {"sensor": "b", "value": 2}]
         )

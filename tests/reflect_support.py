@@ -59,15 +59,24 @@ def send(
     resource: IResource, method: str, path: str, body: Any = None, *, token: bytes = TOKEN
 ) -> tuple[int, Any]:
     """A write (``body`` as JSON) with the bearer token: (status, decoded body or ``None``)."""
+    status, _, answer = exchange(resource, method, path, body, token=token)
+    return status, answer
+
+
+def exchange(
+    resource: IResource, method: str, path: str, body: Any = None, *, token: bytes = TOKEN
+) -> tuple[int, Any, Any]:
+    """A request with the bearer token: (status, headers, decoded body or ``None``)."""
     stub = StubTreq(resource)
-    results: list[tuple[int, Any]] = []
+    results: list[tuple[int, Any, Any]] = []
     headers = {b"Authorization": [b"Bearer " + token], b"Content-Type": [b"application/json"]}
     data = None if body is None else json.dumps(body).encode()
 
     async def go() -> None:
         response = await stub.request(method, f"http://x{path}", headers=headers, data=data)
         content = await stub.content(response)
-        results.append((response.code, json.loads(content) if content else None))
+        answer = json.loads(content) if content else None
+        results.append((response.code, response.headers, answer))
 
     ensureDeferred(go())
     stub.flush()

@@ -24,6 +24,10 @@ Which blocks run, and how their output is compared:
   ``$TOKEN`` holds its content).  A server that cannot write is shared by
   every document that asks for the same arguments; one that can write
   serves its section only.
+* ``<!-- console-server: twistd -n restless --db sqlite:///FILE ARGS -->``
+  starts the reflected service the same way, on a fresh copy of the sample
+  written to ``FILE`` in the server's working directory (``FILE`` a plain
+  file name, e.g. ``chinook.db``: the command a reader would type).
 * Output matching is exact, line by line, with two abbreviations only:
   ``...`` inside a line stands for one or more characters (a ``Date``
   header, an ``elapsed_ms``, the rest of a long JSON body), and a line that
@@ -135,6 +139,22 @@ def test_parsing_follows_the_rules(tmp_path: Path) -> None:
     assert second.examples == (Example(doc, 14, "echo hi", ("hi",)),)
 
 
+def test_a_reflected_server_is_named_with_its_database_file(tmp_path: Path) -> None:
+    """``twistd -n restless --db sqlite:///FILE ARGS``: the plugin, the file and the arguments."""
+    doc = tmp_path / "doc.md"
+    doc.write_text(
+        "<!-- console-server: twistd -n restless --db sqlite:///chinook.db --naming snake -->\n"
+        "```console\n$ true\n```\n"
+    )
+    (section,) = parse_document(doc)
+    assert (section.plugin, section.database, section.arguments) == (
+        "restless",
+        "chinook.db",
+        ("--naming", "snake"),
+    )
+    assert server_key(doc, 0, section) == ("shared", "restless", "chinook.db", "--naming", "snake")
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -147,6 +167,12 @@ def test_parsing_follows_the_rules(tmp_path: Path) -> None:
         "```console\n$ twistd -n chinook\n```\n",
         "<!-- console-server: twistd -n chinook --listen tcp:1 -->\n",
         "<!-- console-server: python -m http.server -->\n",
+        # twistd -n restless: --db sqlite:///FILE first, a plain file name, set once
+        "<!-- console-server: twistd -n restless --naming snake -->\n",
+        "<!-- console-server: twistd -n restless --db sqlite:////tmp/x.db -->\n",
+        "<!-- console-server: twistd -n restless --db postgresql://db/x -->\n",
+        "<!-- console-server: twistd -n restless --db sqlite:///a.db --db sqlite:///b.db -->\n",
+        "<!-- console-server: twistd -n restless --db sqlite:///a.db --listen tcp:1 -->\n",
     ],
 )
 def test_format_errors_are_refused(tmp_path: Path, text: str) -> None:
@@ -199,7 +225,14 @@ def test_the_sdist_ships_the_docs(tmp_path: Path) -> None:
 def test_the_main_documents_have_examples() -> None:
     """The documents about the HTTP API carry executed examples (none is turned off)."""
     names = {path.name for path in _documents_with_examples()}
-    assert {"README.md", "api.md", "protocol.md", "writes.md", "aggregate.md"} <= names
+    assert {
+        "README.md",
+        "api.md",
+        "protocol.md",
+        "writes.md",
+        "aggregate.md",
+        "reflection.md",
+    } <= names
 
 
 # -- running them ---------------------------------------------------------------------------
@@ -210,9 +243,10 @@ ServerKey = tuple[str, ...]
 
 def server_key(path: Path, index: int, section: Section) -> ServerKey:
     """Sections that cannot write share one server per arguments; one that writes has its own."""
+    served = (section.plugin, section.database or "", *section.arguments)
     if section.writes:
-        return (path.name, str(index), *section.arguments)
-    return ("shared", *section.arguments)
+        return (path.name, str(index), *served)
+    return ("shared", *served)
 
 
 class Servers:
@@ -224,20 +258,28 @@ class Servers:
         self._launched: dict[ServerKey, Twistd] = {}
         self._up: set[ServerKey] = set()
 
-    def launch(self, key: ServerKey, arguments: tuple[str, ...]) -> None:
-        """Start ``twistd -n chinook ARGUMENTS`` on a fresh copy of the sample (unless running)."""
+    def launch(self, key: ServerKey, section: Section) -> None:
+        """Start the section's ``twistd`` on a fresh copy of the sample (unless running).
+
+        ``twistd -n chinook`` finds it through ``CHINOOK_DATA_DIR``; ``twistd -n
+        restless --db sqlite:///FILE`` at ``FILE`` in its working directory.
+        """
         if key in self._launched:
             return
         directory = self._root / f"server-{len(self._launched) + 1}"
         data = directory / "data"
         data.mkdir(parents=True)
         shutil.copyfile(self._sample, data / "chinook.db")
+        arguments = section.arguments
+        if section.database is not None:
+            shutil.copyfile(self._sample, directory / section.database)
+            arguments = ("--db", f"sqlite:///{section.database}", *arguments)
         token = directory / "token"
         token.write_text(TOKEN + "\n")
         token.chmod(0o600)
         port = free_port()
         given = [a.replace(DOC_ADDRESS, f"127.0.0.1:{port}") for a in arguments]
-        args = ["chinook", *given, "--listen", f"tcp:{port}:interface=127.0.0.1"]
+        args = [section.plugin, *given, "--listen", f"tcp:{port}:interface=127.0.0.1"]
         env = clean_env(CHINOOK_DATA_DIR=str(data))
         self._launched[key] = Twistd(args, port, directory, env)
 
@@ -283,7 +325,7 @@ def servers(chinook_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         for path in _documents_with_examples():
             with contextlib.suppress(DocFormatError):  # that document's test reports it
                 for index, section in enumerate(parse_document(path)):
-                    pool.launch(server_key(path, index, section), section.arguments)
+                    pool.launch(server_key(path, index, section), section)
         yield pool
     finally:
         pool.close()
@@ -335,7 +377,7 @@ def test_examples_run_as_documented(path: Path, servers: Servers, tmp_path: Path
     failures = []
     for index, section in enumerate(parse_document(path)):
         key = server_key(path, index, section)
-        servers.launch(key, section.arguments)
+        servers.launch(key, section)
         server = servers.ready(key)
         try:
             for example in section.examples:

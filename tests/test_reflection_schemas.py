@@ -7,9 +7,11 @@ PostgreSQL schema or MariaDB database, dropped afterwards), built by
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine
@@ -20,7 +22,8 @@ from chinook_svc.reflection import Choice, reflect_now
 
 from .backends import PARAMS, drop_schema, new_schema_name, server_url
 from .reflect_schema import BIG_ROWS, build_odd_schema, copy_database
-from .reflect_support import get, ok, reflected_app, send
+from .reflect_support import exchange, get, ok, reflected_app, send
+from .service_support import request
 
 
 def _database(
@@ -98,26 +101,71 @@ def test_self_reference(odd_app: Any) -> None:
     assert ok(odd_app, "/api/Person/2/order")["objects"][0]["OrderId"] == 1
 
 
-def test_many_to_many_and_composite_keys(odd_app: Any) -> None:
-    """order_tag is a pure association: Order.tag and Tag.order; Line has a composite key."""
+def test_many_to_many(odd_app: Any) -> None:
+    """order_tag is a pure association: Order.tag and Tag.order; still a collection."""
     assert [t["label"] for t in ok(odd_app, "/api/Order/1/tag")["objects"]] == ["red", "blue"]
     assert [o["OrderId"] for o in ok(odd_app, "/api/Tag/2/order")["objects"]] == [1, 2]
     links = ok(odd_app, "/api/order_tag")
     assert links["num_results"] == 3
     assert links["objects"][0]["tag"] == {"label": "red", "tag_id": 1}
-    # Composite key (line_no, order_id): 0.17's instance URL names the first key by name.
-    assert ok(odd_app, "/api/Line/2") == {
-        "line_no": 2, "order_id": 1, "qty": 7,
-        "order": {"OrderId": 1, "person_id": 2, "select": "x", "unit price": 1.5},
-    }  # fmt: skip
-    q = {
-        "filters": [
-            {"name": "order_id", "op": "==", "val": 2},
-            {"name": "line_no", "op": "==", "val": 1},
-        ]
-    }
-    assert ok(odd_app, "/api/Line", q)["objects"][0]["qty"] == 3
-    assert ok(odd_app, "/api/Order/1/line")["num_results"] == 2
+    assert ok(odd_app, "/api/order_tag/1,2")["tag"] == {"label": "blue", "tag_id": 2}
+
+
+LINE_1_2 = {
+    "line_no": 2, "order_id": 1, "qty": 7,
+    "order": {"OrderId": 1, "person_id": 2, "select": "x", "unit price": 1.5},
+}  # fmt: skip
+
+
+def test_composite_key_instance_urls(odd_app: Any) -> None:
+    """Line's key (order_id, line_no): its instance URL names both, in the key's column order."""
+    assert ok(odd_app, "/api/Line/1,2") == LINE_1_2
+    assert ok(odd_app, "/api/Line/2,1")["qty"] == 3  # not (line_no, order_id) = (2, 1)
+    assert ok(odd_app, "/api/Line/1,2/order")["OrderId"] == 1  # a relation URL
+    # A relation-instance URL whose related collection has a composite key.
+    assert ok(odd_app, "/api/Order/1/line/1,2") == LINE_1_2
+    assert get(odd_app, "/api/Order/2/line/1,2") == (404, {"message": "No result found"})
+    for wrong in ("2", "1,2,3", "1,", ",2", "1,x", "x,1", "1,99999999999999999999999"):
+        for url in (f"/api/Line/{wrong}", f"/api/Line/{wrong}/order", f"/api/Order/1/line/{wrong}"):
+            assert get(odd_app, url) == (404, {"message": "No result found"}), url
+    assert get(odd_app, "/api/Line/1,3") == (404, {"message": "No result found"})
+    # A single search answers the whole-key URL of what it found.
+    single = {"filters": [{"name": "qty", "op": "==", "val": 7}], "single": True}
+    status, headers, body = request(odd_app, "http://x/api/Line?q=" + quote(json.dumps(single)))
+    assert (status, body) == (200, LINE_1_2)
+    assert headers.getRawHeaders(b"Location") == [b"http://x/api/Line/1,2"]
+
+
+def test_composite_string_keys_are_percent_encoded(odd_app: Any) -> None:
+    """Label's key (code, lang) holds "," and "%": encoded within the id, the id within the URL."""
+    assert ok(odd_app, "/api/Label/x,en")["text"] == "plain"
+    assert ok(odd_app, "/api/Label/a%252Cb,en")["text"] == "comma"
+    assert ok(odd_app, "/api/Label/50%2525,fr")["text"] == "percent"
+    assert get(odd_app, "/api/Label/a,b,en")[0] == 404  # three parts
+    # A single-column key is read whole, commas included, as in flask-restless 0.17.
+    assert ok(odd_app, "/api/Word/a,b") == {"word": "a,b"}
+    assert ok(odd_app, "/api/Word/50%25") == {"word": "50%"}
+
+
+def test_composite_key_writes(odd: tuple[Engine, str | None]) -> None:
+    """POST answers the whole-key Location; PATCH, PUT and DELETE take the whole key."""
+    engine, schema = odd
+    app = reflected_app(engine, allow_writes=True, schema=schema).resource()
+    status, headers, body = exchange(app, "POST", "/api/Line", {"order_id": 2, "line_no": 5})
+    assert (status, body["qty"]) == (201, None)
+    assert headers.getRawHeaders(b"Location") == [b"http://x/api/Line/2,5"]
+    assert send(app, "PATCH", "/api/Line/2,5", {"qty": 9})[1]["qty"] == 9
+    assert send(app, "PUT", "/api/Line/2,5", {"qty": 8})[1]["qty"] == 8
+    assert ok(app, "/api/Line/2,5")["qty"] == 8
+    assert send(app, "PATCH", "/api/Line/5,2", {"qty": 1})[0] == 404
+    assert send(app, "DELETE", "/api/Line/2,5")[0] == 204
+    assert get(app, "/api/Line/2,5")[0] == 404
+    status, headers, _ = exchange(app, "POST", "/api/Label", {"code": "q,r%", "lang": "en"})
+    location = headers.getRawHeaders(b"Location")[0].decode()
+    assert (status, location) == (201, "http://x/api/Label/q%252Cr%2525,en")
+    assert ok(app, location.removeprefix("http://x"))["code"] == "q,r%"
+    assert send(app, "DELETE", location.removeprefix("http://x"))[0] == 204
+    assert ok(app, "/api/Label")["num_results"] == 3
 
 
 def test_view_and_table_without_key(odd: tuple[Engine, str | None], odd_app: Any) -> None:
@@ -202,6 +250,12 @@ def test_openapi_of_the_odd_schema(odd_app: Any) -> None:
     document = ok(odd_app, "/openapi.json")
     validate(document)
     assert "/api/Order/{OrderId}/tag" in document["paths"]
+    line = document["paths"]["/api/Line/{order_id_line_no}"]["parameters"][0]
+    assert line["schema"] == {"type": "string", "pattern": "^[^,]*,[^,]*$"}
+    assert line["description"].startswith("the Line's whole primary key: <order_id>,<line_no>")
+    member = document["paths"]["/api/Order/{OrderId}/line/{order_id_line_no}"]["parameters"]
+    assert [p["name"] for p in member] == ["OrderId", "order_id_line_no"]
+    assert document["paths"]["/api/Word/{word}"]["parameters"][0]["schema"]["type"] == "string"
 
 
 # -- the lerocha edition on the three databases ----------------------------------------------

@@ -68,11 +68,14 @@ class ReflectedModels:
         Views and ``rowid`` tables are read-only, hidden columns are
         ``exclude_columns``, and to-many relations stay out of objects
         unless ``inline_to_many`` (each is served at its relation URL).
+        A composite-keyed collection's instance URLs name its whole key
+        (``whole_key_urls``: ``/api/playlist_track/1,3246``).
         """
         writable = allow_writes and name not in self.read_only
         options: dict[str, Any] = {
             "methods": ("GET", "POST", "PATCH", "PUT", "DELETE") if writable else ("GET",),
             "exclude_inline": () if self.inline_to_many else self.to_many.get(name, ()),
+            "whole_key_urls": True,
         }
         hidden = [
             *self.hidden.get(name, ()),

@@ -17,11 +17,11 @@ from typing import Any
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Engine
 
-from ._coerce import url_key
 from ._compile import Compiler, FieldRules
 from ._dberrors import unavailable
 from ._dialects import DialectRules, rules_for
 from ._invalidation import Announcer
+from ._keys import InstanceKey
 from ._loader import ObjectLoader
 from ._options import ApiOptions
 from ._schema import Catalog, ModelInfo
@@ -93,10 +93,13 @@ class Collection:
         self.compiler = Compiler(self.info, self.rules, self.dialect)
         self.search = SearchQueries(self.info)
         self.objects = objects
-        self.pk_name = options.primary_key or self.info.primary_key_name()
-        if self.pk_name not in self.info.columns:
-            raise ValueError(f"{self.info.name} has no column {self.pk_name!r}")
-        options.check_post_key(self.pk_name)
+        #: the key columns an instance URL names (0.17's one, or a composite key's all)
+        self.instance_key = InstanceKey.of(self.info, options.whole_key_urls, options.primary_key)
+        self.pk_name = self.instance_key.names[0]
+        for name in self.instance_key.names:
+            if name not in self.info.columns:
+                raise ValueError(f"{self.info.name} has no column {name!r}")
+            options.check_post_key(name)
 
     def connect(self) -> Connection:
         """A connection to the database (503 if none can be had)."""
@@ -105,12 +108,14 @@ class Collection:
         except sa_exc.SQLAlchemyError as e:
             raise unavailable(e) from None
 
-    def key(self, instid: Any) -> Any:
-        """An instance URL's id as a primary-key value (404 if it cannot be one).
+    def key(self, instid: Any) -> tuple[Any, ...]:
+        """An instance URL's id as the values of ``instance_key`` (404 if it cannot be one).
 
         A preprocessor may have replaced the id with a value of its own,
         which is used as it is.
         """
-        if isinstance(instid, str):
-            return url_key(self.info, self.pk_name, instid)
-        return instid
+        return self.instance_key.values(instid)
+
+    def target_key(self, target: ModelInfo) -> InstanceKey:
+        """The key a relation-instance URL names for related model ``target``."""
+        return InstanceKey.of(target, self.options.whole_key_urls)

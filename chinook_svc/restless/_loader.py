@@ -34,6 +34,8 @@ from ._together import Planned, pipelines, run_together
 
 Raw = dict[str, Any]
 Obj = dict[str, Any]
+#: the key columns a statement is built for, in bind-parameter order
+Names = tuple[str, ...]
 
 # -- relations ----------------------------------------------------------------
 
@@ -208,7 +210,7 @@ class RelationLoader:
         stmt = stmt.where(*(c == v for c, v in zip(key_cols, key, strict=True)))
         return where_in_scope(stmt, scope), self.target.model
 
-    def _one_parent_statement(self, kind: str) -> Select[Any]:
+    def _one_parent_statement(self, kind: str, names: Names) -> Select[Any]:
         stmt, key_cols = self._select()
         stmt = stmt.where(*(c == bindparam(f"p{j}") for j, c in enumerate(key_cols)))
         if kind == "count":
@@ -219,13 +221,17 @@ class RelationLoader:
                 .limit(bindparam("limit", type_=Integer))
                 .offset(bindparam("offset", type_=Integer))
             )
-        member = getattr(self.target.model, self.target.primary_key_name())
-        return stmt.where(member == bindparam("member")).limit(1)
+        model = self.target.model
+        return stmt.where(
+            *(getattr(model, n) == bindparam(f"member{j}") for j, n in enumerate(names))
+        ).limit(1)
 
     def _one_parent(
-        self, conn: Connection, kind: str, key: tuple[Any, ...], **values: Any
+        self, conn: Connection, kind: str, key: tuple[Any, ...], names: Names = (), **values: Any
     ) -> list[Any]:
-        prepared = self.prepared.get((kind,), conn, lambda: self._one_parent_statement(kind))
+        prepared = self.prepared.get(
+            (kind, *names), conn, lambda: self._one_parent_statement(kind, names)
+        )
         values.update({f"p{j}": v for j, v in enumerate(key)})
         return prepared.run(conn, values)
 
@@ -264,22 +270,25 @@ class RelationLoader:
             return self.order
         return [getattr(entity, k) for k in self.target.pk_names]
 
-    def member(self, conn: Connection, parent: Raw, key: Any) -> Raw | None:
-        """The related row whose primary key is ``key``, only if it belongs to ``parent``."""
+    def member(
+        self, conn: Connection, parent: Raw, key_names: tuple[str, ...], key: tuple[Any, ...]
+    ) -> Raw | None:
+        """The related row whose ``key_names`` are ``key``, only if it belongs to ``parent``."""
         names = self.names
         scope = scope_of(self.target)
         if self.rel.simple and scope is None:
             parent_key = self.parent_key(parent)
             if parent_key is None:
                 return None
-            rows = self._one_parent(conn, "member", parent_key, member=key)
+            members = {f"member{j}": v for j, v in enumerate(key)}
+            rows = self._one_parent(conn, "member", parent_key, key_names, **members)
         else:
             found = self._for_parent(parent, scope)
             if found is None:
                 return None
             stmt, entity = found
-            clause = getattr(entity, self.target.primary_key_name()) == key
-            rows = [tuple(r) for r in conn.execute(stmt.where(clause).limit(1))]
+            clause = [getattr(entity, n) == v for n, v in zip(key_names, key, strict=True)]
+            rows = [tuple(r) for r in conn.execute(stmt.where(*clause).limit(1))]
         if not rows:
             return None
         return dict(zip(names, rows[0][: len(names)], strict=True))

@@ -211,8 +211,9 @@ def api_paths(
     if api.allowed_methods("eval"):
         base, _, name = url.rpartition("/")
         paths[f"{base}/eval/{name}"] = _eval(p)
-    pk = api.collection.pk_name
-    key = p.key_parameter(info, pk, pk)
+    own = api.collection.instance_key
+    pk = own.parameter
+    key = p.key_parameter(info, own, pk)
     if allowed := api.allowed_methods("instance"):
         paths[f"{url}/{{{pk}}}"] = _instance(p, allowed, key)
     relation_allowed = api.allowed_methods("relation")
@@ -221,10 +222,9 @@ def api_paths(
         if relation_allowed:
             paths[f"{url}/{{{pk}}}/{relname}"] = _relation(p, relation_allowed, key, relname)
         if member_allowed:
-            target = rel.target
-            target_key = target.primary_key_name()
-            name = p.key_name(target, target_key, {pk})
-            params = [key, p.key_parameter(target, target_key, name)]
+            target = api.collection.target_key(rel.target)
+            name = p.key_name(rel.target, target.parameter, {pk})
+            params = [key, p.key_parameter(rel.target, target, name)]
             paths[f"{url}/{{{pk}}}/{relname}/{{{name}}}"] = _member(
                 p, member_allowed, params, relname
             )

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._api import CollectionApi
+from ._keys import InstanceKey
 from ._openapi_schemas import body_schema, link_schema, object_schema, ref, value_schema
 from ._schema import ModelInfo, RelationInfo
 from ._shape import Shape
@@ -172,14 +173,23 @@ class ApiPaths:
 
     # -- parameters and answers -------------------------------------------------------------
 
-    def key_parameter(self, info: ModelInfo, key: str, name: str) -> Schema:
-        """A path parameter holding a primary key, typed like its column."""
+    def key_parameter(self, info: ModelInfo, key: InstanceKey, name: str) -> Schema:
+        """A path parameter holding a key: typed like its column, or a whole key's text."""
+        if key.whole:
+            return {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "pattern": key.pattern()},
+                "description": key.describe(),
+            }
+        column = key.names[0]
         return {
             "name": name,
             "in": "path",
             "required": True,
-            "schema": value_schema(info.column_types[key]),
-            "description": f"the {info.name}'s {key}",
+            "schema": value_schema(info.column_types[column]),
+            "description": f"the {info.name}'s {column}",
         }
 
     def paging_parameters(self, *, cursor: bool) -> list[Schema]:

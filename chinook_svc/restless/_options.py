@@ -109,7 +109,9 @@ class ApiOptions:
 
     Beyond 0.17: ``exclude_inline`` (relations kept out of objects but still
     reachable at their URL), ``allow_jsonp`` (off: JSONP exposes data to any
-    origin), ``limits`` (bounds on ``q``) and ``max_body_bytes`` (request size).
+    origin), ``limits`` (bounds on ``q``), ``max_body_bytes`` (request size) and
+    ``whole_key_urls`` (a composite-keyed collection's instance URLs name its
+    whole key, ``/api/<c>/<k1>,<k2>``: see ``_keys``).
     """
 
     collection_name: str
@@ -126,6 +128,7 @@ class ApiOptions:
     allow_functions: bool = False
     allow_jsonp: bool = False
     primary_key: str | None = None
+    whole_key_urls: bool = False
     preprocessors: Mapping[str, tuple[Processor, ...]] = field(factory=dict, converter=_processors)
     postprocessors: Mapping[str, tuple[Processor, ...]] = field(factory=dict, converter=_processors)
     validation_exceptions: tuple[type[BaseException], ...] = field(default=(), converter=tuple)

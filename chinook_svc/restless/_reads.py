@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ._coerce import url_key
 from ._collection import Collection
 from ._compile import CompiledSearch
 from ._errors import MULTIPLE_RESULTS, NO_RESULT, ApiError, NotFound
@@ -58,8 +57,9 @@ class Reads:
                 if len(rows) > 1:
                     raise ApiError(400, MULTIPLE_RESULTS)
                 result: dict[str, Any] = c.objects.build(conn, c.shape, rows)[0]
-                key = result.get(c.pk_name, rows[0][c.pk_name])
-                answer = Result(200, result, location=f"{request.base_url}/{key}")
+                row = rows[0]
+                instid = c.instance_key.url_id(lambda name: result.get(name, row[name]))
+                answer = Result(200, result, location=f"{request.base_url}/{instid}")
             else:
                 result = envelope(
                     request,
@@ -109,7 +109,7 @@ class Reads:
 
     # -- GET /api/<c>/<id>[/<rel>[/<relid>]] --------------------------------------------
 
-    def _instance_key(self, instid: Any) -> Any:
+    def _instance_key(self, instid: Any) -> tuple[Any, ...]:
         """The primary key an instance URL names, after the ``GET_SINGLE`` preprocessors."""
         for pre in self.options.pre("GET_SINGLE"):
             changed = pre(instance_id=instid)
@@ -129,7 +129,7 @@ class Reads:
         c = self.collection
         key = self._instance_key(instid)
         with reading(c.connect()) as conn:
-            raw = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
+            raw = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             result = None if raw is None else c.objects.build(conn, c.shape, [raw])[0]
         return self._single(result)
 
@@ -147,7 +147,7 @@ class Reads:
         loader = c.objects.relation(rel)
         shape = c.shapes.objects_of(rel.target, self.options.url_prefix)
         with reading(c.connect()) as conn:
-            parent = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
+            parent = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
             if rel.uselist:
@@ -171,13 +171,14 @@ class Reads:
         rel = self._relation(relname)
         key = self._instance_key(instid)
         target = rel.target
-        related_key = url_key(target, target.primary_key_name(), relid)
+        target_key = c.target_key(target)
+        related_key = target_key.parse(relid)
         shape = c.shapes.objects_of(target, self.options.url_prefix)
         with reading(c.connect()) as conn:
-            parent = c.search.by_key(conn, c.pk_name, key, scope_of(c.info))
+            parent = c.search.by_key(conn, c.instance_key.names, key, scope_of(c.info))
             if parent is None:
                 raise NotFound()
-            raw = c.objects.relation(rel).member(conn, parent, related_key)
+            raw = c.objects.relation(rel).member(conn, parent, target_key.names, related_key)
             result = None if raw is None else c.objects.build(conn, shape, [raw])[0]
         return self._single(result)
 

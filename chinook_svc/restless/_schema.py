@@ -21,6 +21,7 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.associationproxy import AssociationProxy
 from sqlalchemy.ext.hybrid import HybridExtensionType
 from sqlalchemy.orm import ColumnProperty, Mapper, RelationshipProperty, configure_mappers
+from sqlalchemy.orm import exc as orm_exc
 from sqlalchemy.orm.attributes import QueryableAttribute
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BinaryExpression, BooleanClauseList, ColumnElement
@@ -236,6 +237,18 @@ class ModelInfo:
     def proxies(self) -> dict[str, ProxyInfo]:
         """The association proxies the engine serves, by name (resolved on first use)."""
         return _find_proxies(self)
+
+    @cached_property
+    def key_order(self) -> tuple[str, ...]:
+        """The primary-key attributes in the table's key order (``pk_names`` is name order)."""
+        mapper: Mapper[Any] = sa_inspect(self.model)
+        found: list[str] = []
+        for column in mapper.primary_key:
+            try:
+                found.append(mapper.get_property_by_column(column).key)
+            except orm_exc.UnmappedColumnError:
+                continue
+        return tuple(found) if sorted(found) == sorted(self.pk_names) else self.pk_names
 
     def primary_key_name(self) -> str:
         """0.17's ``primary_key_name``: ``id`` if it is a key, else the first key."""

@@ -204,21 +204,27 @@ class SearchQueries:
         return [dict(zip(self.keys, row, strict=True)) for row in conn.execute(stmt.limit(size))]
 
     def by_key(
-        self, conn: Connection, name: str, value: Any, scope: Scope | None = None
+        self,
+        conn: Connection,
+        names: tuple[str, ...],
+        values: tuple[Any, ...],
+        scope: Scope | None = None,
     ) -> Raw | None:
-        """The raw values of the row whose column ``name`` equals ``value``, or ``None``."""
+        """The raw values of the first row whose columns ``names`` equal ``values``, or ``None``."""
+        model = self.info.model
         if scope is not None:
-            stmt = base_select(self.info).where(getattr(self.info.model, name) == value)
+            clause = [getattr(model, n) == v for n, v in zip(names, values, strict=True)]
+            stmt = base_select(self.info).where(*clause)
             first = conn.execute(where_in_scope(stmt, scope).limit(1)).first()
             return None if first is None else dict(zip(self.keys, first, strict=True))
         prepared = self.prepared.get(
-            ("by_key", name),
+            ("by_key", *names),
             conn,
             lambda: (
                 base_select(self.info)
-                .where(getattr(self.info.model, name) == bindparam("key"))
+                .where(*(getattr(model, n) == bindparam(f"key{j}") for j, n in enumerate(names)))
                 .limit(1)
             ),
         )
-        found = prepared.run(conn, {"key": value})
+        found = prepared.run(conn, {f"key{j}": v for j, v in enumerate(values)})
         return dict(zip(self.keys, found[0], strict=True)) if found else None

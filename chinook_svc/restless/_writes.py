@@ -16,7 +16,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from ._coerce import url_key
 from ._collection import Collection
 from ._dberrors import write_error
 from ._deserialize import Deserializer, check_fields
@@ -107,17 +106,19 @@ class Writes:
     def _object(self, conn: Any, instance: Any) -> tuple[dict[str, Any], Any]:
         """The JSON object of a flushed instance, read back from the database."""
         c = self.collection
-        key = getattr(instance, c.pk_name)
-        raw = c.search.by_key(conn, c.pk_name, key)
+        names = c.instance_key.names
+        raw = c.search.by_key(conn, names, tuple(getattr(instance, n) for n in names))
         if raw is None:
             raise NotFound()
-        return c.objects.build(conn, c.shape, [raw])[0], key
+        return c.objects.build(conn, c.shape, [raw])[0], raw
 
     def _instance(self, session: Session, instid: Any) -> Any:
         """The instance an instance URL names, if the model's scope shows it."""
         key = self.collection.key(instid)
-        clause = getattr(self.info.model, self.collection.pk_name) == key
-        stmt = where_in_scope(select(self.info.model).where(clause), scope_of(self.info))
+        model = self.info.model
+        names = self.collection.instance_key.names
+        clause = [getattr(model, n) == v for n, v in zip(names, key, strict=True)]
+        stmt = where_in_scope(select(model).where(*clause), scope_of(self.info))
         return session.scalars(stmt.limit(1)).first()
 
     def _instances(self, session: Session, conn: Any, search: Any) -> list[Any]:
@@ -154,10 +155,11 @@ class Writes:
                 instance = deserialize(data)
             session.add(instance)
             session.flush()
-            result, key = self._object(conn, instance)
+            result, raw = self._object(conn, instance)
             for post in self.options.post("POST"):
                 post(result=result)
-        location = f"{request.base_url}/{result.get(self.collection.pk_name, key)}"
+        instid = self.collection.instance_key.url_id(lambda name: result.get(name, raw[name]))
+        location = f"{request.base_url}/{instid}"
         return Result(201, result, location=location)
 
     # -- PATCH/PUT /api/<c>/<id> ----------------------------------------------------------
@@ -243,21 +245,25 @@ class Writes:
             if changed is not None:
                 target = changed
         related_info = rel.target
-        related_key = url_key(related_info, related_info.primary_key_name(), relid)
+        related = self.collection.target_key(related_info)
+        related_key = related.parse(relid)
+
+        def named(member: Any) -> bool:
+            return tuple(getattr(member, n) for n in related.names) == related_key
+
         with self.transaction() as (_, session):
             instance = self._instance(session, target)
             if instance is None:
                 raise NotFound()
-            key_name = related_info.primary_key_name()
             if rel.uselist:
                 collection = getattr(instance, relname)
-                member = next((m for m in collection if getattr(m, key_name) == related_key), None)
+                member = next((m for m in collection if named(m)), None)
                 if member is None:
                     raise NotFound()
                 collection.remove(member)
             else:
                 current = getattr(instance, relname)
-                if current is None or getattr(current, key_name) != related_key:
+                if current is None or not named(current):
                     raise NotFound()
                 setattr(instance, relname, None)
             session.flush()
