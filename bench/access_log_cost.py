@@ -36,7 +36,15 @@ import time
 import urllib.request
 from pathlib import Path
 
-from serve_bench import BIN, ENDPOINTS, REFERENCE, free_port, parse_wrk
+from serve_bench import (
+    BIN,
+    ENDPOINTS,
+    REFERENCE,
+    cpu_seconds,
+    free_port,
+    parse_wrk,
+    wait_until_healthy,
+)
 from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
 from twisted.web.http_headers import Headers
@@ -60,26 +68,7 @@ def start(variant: str, workdir: Path, db_url: str | None) -> tuple[subprocess.P
         args += ["--db", db_url]
     with (workdir / f"{variant}.out").open("wb") as out:
         process = subprocess.Popen(args, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return process, port
-        except OSError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    sys.exit(f"the {variant} service did not start; see {workdir / (variant + '.out')}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process ``pid`` has used so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return wait_until_healthy(process, port, workdir / f"{variant}.out"), port
 
 
 class _Request:

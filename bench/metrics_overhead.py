@@ -28,7 +28,6 @@ histogram) and a SQLite statement with and without its timing.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import signal
@@ -43,7 +42,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from serve_bench import BIN, ENDPOINTS, REFERENCE, free_port, parse_wrk
+from serve_bench import (
+    BIN,
+    ENDPOINTS,
+    REFERENCE,
+    cpu_seconds,
+    free_port,
+    parse_wrk,
+    wait_until_healthy,
+)
 
 
 def start(
@@ -55,19 +62,7 @@ def start(
             "--listen", f"tcp:{port}:interface=127.0.0.1", "--db", db_url,
             "--metrics", "on" if metrics else "off", "--workers", str(workers)]  # fmt: skip
     process = subprocess.Popen(args, cwd=workdir)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                if r.status == 200:
-                    return process
-        except OSError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    process.kill()
-    sys.exit(f"the service did not start; see {workdir}")
+    return wait_until_healthy(process, port, workdir / f"twistd-{port}.log")
 
 
 class Scraper(threading.Thread):
@@ -83,30 +78,6 @@ class Scraper(threading.Thread):
             with urllib.request.urlopen(self.url, timeout=10) as r:
                 r.read()
             self.count += 1
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` and its children (workers) so far."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for p in [pid, *children(pid)]:
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return total
-
-
-def children(pid: int) -> list[int]:
-    """The process ids whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def measure(wrk: str, url: str, args: argparse.Namespace, pid: int) -> tuple[float, float]:

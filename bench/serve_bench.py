@@ -102,6 +102,13 @@ def start_service(
     if workers > 1:
         args += ["--workers", str(workers)]
     process = subprocess.Popen(args, cwd=workdir)
+    return wait_until_healthy(process, port, workdir / "twistd.log")
+
+
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """``process`` once its /healthz on ``port`` answers 200 (within 60 s); else exit."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -114,7 +121,31 @@ def start_service(
             break
         time.sleep(0.2)
     process.kill()
-    sys.exit(f"the service did not start; see {workdir / 'twistd.log'}")
+    sys.exit(f"the service did not start; see {log}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` and its children (workers) so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def children(pid: int) -> list[int]:
+    """The process ids whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 def main() -> int:
