@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +139,18 @@ def request(resource: IResource, url: str, method: str = "GET") -> tuple[int, An
         d.addErrback(lambda f: results.append((0, None, f)))
         raise AssertionError(f"no response for {method} {url}: {results}")
     return results[0]
+
+
+@contextmanager
+def http_server_in_thread(handler: type[BaseHTTPRequestHandler], path: str) -> Iterator[str]:
+    """A plain HTTP server on 127.0.0.1 answering with ``handler``, in threads of this
+    process (an upstream for a service started in a subprocess): the URL of ``path``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -24,13 +24,13 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .service_support import copy_reference
+from .service_support import copy_reference, http_server_in_thread
 from .test_access_log import LINE
 from .test_twistd import BIN, SHUTDOWN_SECONDS, STARTUP_SECONDS, clean_env, free_port
 
@@ -171,13 +171,8 @@ class Recorder(BaseHTTPRequestHandler):
 def upstream() -> Iterator[str]:
     """The recording upstream on 127.0.0.1 (threads of this process); its URL."""
     Recorder.seen = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/record"
-    server.shutdown()
-    server.server_close()
+    with http_server_in_thread(Recorder, "/record") as url:
+        yield url
 
 
 @pytest.mark.parametrize("log_format", ["text", "json"])

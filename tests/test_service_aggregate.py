@@ -8,7 +8,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from chinook_svc.config import load_settings
 from chinook_svc.tap import Options
 from chinook_svc.tap_aggregate import aggregate_settings_for
 
-from .service_support import copy_reference, make_tiny_chinook
+from .service_support import copy_reference, http_server_in_thread, make_tiny_chinook
 from .test_twistd import Twistd, clean_env, free_port
 
 pytestmark = pytest.mark.slow
@@ -86,14 +86,9 @@ def slow_upstream() -> Iterator[str]:
     """A 3 s upstream on 127.0.0.1, in threads of this process; its URL."""
     SlowUpstream.arrived.clear()
     SlowUpstream.release.clear()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowUpstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/slow"
-    SlowUpstream.release.set()
-    server.shutdown()
-    server.server_close()
+    with http_server_in_thread(SlowUpstream, "/slow") as url:
+        yield url
+        SlowUpstream.release.set()
 
 
 def test_sigterm_delivers_the_answer_computed_while_draining(

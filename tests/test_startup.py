@@ -17,9 +17,8 @@ from __future__ import annotations
 import re
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import pytest
 from chinook_svc import __version__
 from twisted import copyright
 
-from .service_support import make_tiny_chinook
+from .service_support import http_server_in_thread, make_tiny_chinook
 from .test_twistd import BIN, ROOT, Twistd, clean_env, free_port, get_json
 
 pytestmark = pytest.mark.slow
@@ -166,13 +165,8 @@ class QuickUpstream(BaseHTTPRequestHandler):
 @pytest.fixture
 def upstream() -> Iterator[str]:
     """A quick upstream on 127.0.0.1, in threads of this process; its URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), QuickUpstream)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/quick"
-    server.shutdown()
-    server.server_close()
+    with http_server_in_thread(QuickUpstream, "/quick") as url:
+        yield url
 
 
 def run_and_stop(tmp_path: Path, upstream: str, *extra: str) -> str:
